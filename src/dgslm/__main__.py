@@ -1,0 +1,5 @@
+import sys
+
+from dgslm.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``dgslm`` command line: one program, one module per subcommand."""

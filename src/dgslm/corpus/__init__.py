@@ -1,0 +1,1 @@
+"""A synthetic two-speaker conversation corpus."""

@@ -1,0 +1,1 @@
+"""Turn-taking evaluation of stereo dialogues (IPUs, pauses, gaps, overlaps)."""

@@ -1,0 +1,1 @@
+"""SpeechDLM: the two-channel dialogue language model, its checkpoints, generation, training."""

@@ -1,0 +1,1 @@
+"""Training utilities shared by the SpeechDLM and vocoder trainers (checkpoints, resume, distributed, logging)."""

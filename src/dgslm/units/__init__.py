@@ -1,0 +1,1 @@
+"""Unit file formats: the fairseq dictionary, code files, per-channel unit files, mmap indexed datasets."""

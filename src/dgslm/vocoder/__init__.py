@@ -1,0 +1,1 @@
+"""Units to speech: the unit HiFi-GAN vocoder."""

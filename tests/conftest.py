@@ -1,0 +1,21 @@
+"""Shared test fixtures: the reference files in ../shared/reference (never skipped if missing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REFERENCE = SHARED / "reference"
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The reference folder; fails (never skips) when it is missing."""
+    assert REFERENCE.is_dir(), f"missing {REFERENCE}: the shared reference files are required"
+    return REFERENCE
