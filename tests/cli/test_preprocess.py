@@ -1,0 +1,71 @@
+"""``dgslm preprocess`` reproduces the reference data-bin byte for byte."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dgslm.cli.main import main
+from dgslm.units import binarize
+from dgslm.units.indexed_dataset import IndexedDataset
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_byte_identical_to_fairseq(reference, tmp_path, capsys, monkeypatch, workers):
+    monkeypatch.setattr(binarize, "CHUNK_LINES", 5)  # several chunks, so workers share the files
+    raw, expected = reference / "speechdlm/raw", reference / "speechdlm/data-bin"
+    argv = ["preprocess", "--channels", "unitA,unitB", "--trainpref", f"{raw}/train", "--validpref", f"{raw}/valid"]
+    assert main(argv + ["--destdir", str(tmp_path / "bin"), "--workers", str(workers)]) == 0
+    written = sorted(p.name for p in (tmp_path / "bin").iterdir())
+    assert written == sorted(p.name for p in expected.iterdir())
+    for name in written:
+        assert (tmp_path / "bin" / name).read_bytes() == (expected / name).read_bytes(), name
+    out = capsys.readouterr().out
+    assert "[unitA] Dictionary: 504 types" in out
+    assert f"[unitB] {raw}/valid.unitB: 23 sents, 1898 tokens, 0.0% replaced (by <unk>)" in out
+    assert f"[unitA] {raw}/train.unitA: 27 sents, 2274 tokens, 0.0% replaced (by <unk>)" in out
+
+
+def test_srcdict_and_unknown_units(reference, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "test.unitA").write_text("7 9999 7\n376\n")
+    (raw / "test.unitB").write_text("7 7 8888\n499\n")
+    argv = ["preprocess", "--testpref", f"{raw}/test", "--destdir", str(tmp_path / "bin")]
+    assert main(argv + ["--srcdict", str(reference / "speechdlm/data-bin/dict.unitA.txt")]) == 0
+    assert (tmp_path / "bin/dict.unitB.txt").read_bytes() == (
+        reference / "speechdlm/data-bin/dict.unitB.txt"
+    ).read_bytes()
+    assert f"{raw}/test.unitA: 2 sents, 6 tokens, 16.7% replaced (by <unk>)" in capsys.readouterr().out
+    assert IndexedDataset(tmp_path / "bin/test.unitA")[0].tolist() == [258, 3, 258, 2]
+
+
+def test_channels_must_agree(reference, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    shutil.copytree(reference / "speechdlm/raw", raw)
+    lines = (raw / "valid.unitB").read_text().splitlines()
+    lines[4] += " 1"
+    (raw / "valid.unitB").chmod(0o644)
+    (raw / "valid.unitB").write_text("\n".join(lines) + "\n")
+    argv = [
+        "preprocess",
+        "--trainpref",
+        f"{raw}/train",
+        "--validpref",
+        f"{raw}/valid",
+        "--destdir",
+        str(tmp_path / "bin"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"dgslm preprocess: error: {raw}/valid.unitB:5: ")
+    assert "\n" not in err
+    assert not (tmp_path / "bin").exists()  # checked before anything is written
+
+
+def test_needs_a_dictionary_source(tmp_path, capsys):
+    (tmp_path / "v.unitA").write_text("1\n")
+    (tmp_path / "v.unitB").write_text("1\n")
+    assert main(["preprocess", "--validpref", str(tmp_path / "v"), "--destdir", str(tmp_path / "bin")]) == 1
+    assert "--srcdict" in capsys.readouterr().err
