@@ -1,0 +1,97 @@
+"""``dgslm evaluate``: turn-taking statistics (IPUs, pauses, gaps, overlaps) of stereo dialogues."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict
+
+from tqdm import tqdm
+
+from dgslm.evaluation.dialogues import EvaluationConfig, analyse, iter_dialogues
+from dgslm.evaluation.turn_taking import DialogueEvents, TurnTakingStats
+from dgslm.evaluation.vad import VAD_METHODS, EnergyVadConfig, SileroVadConfig
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="stereo audio files, folders (searched recursively) or code files")
+    parser.add_argument("--vad", choices=VAD_METHODS, default="silero", help="voice activity detector (default: silero)")
+    parser.add_argument("--min-silence", type=float, default=0.2, help="silence (s) that separates two IPUs (default: 0.2)")
+    parser.add_argument(
+        "--energy-threshold-db", type=float, default=EnergyVadConfig.threshold_db,
+        help="energy VAD: speech threshold relative to the channel's 99th-percentile frame level (default: -30)",
+    )
+    parser.add_argument("--vocoder", help="unit HiFi-GAN checkpoint, to evaluate code files")
+    parser.add_argument("--vocoder-cfg", help="the vocoder's JSON config")
+    parser.add_argument("--device", default=None, help="vocoder device (default: cuda if available)")
+    parser.add_argument("--reference", help="a folder (or file) of reference dialogues to compare with")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
+    parser.add_argument("--plot-dir", help="write PNG timelines and duration histograms here")
+    parser.add_argument("--plot-seconds", type=float, default=60.0, help="seconds shown per timeline (default: 60)")
+    parser.add_argument("--max-timelines", type=int, default=10, help="timelines drawn, first dialogues first (default: 10)")
+
+
+def _load_vocoder(args: argparse.Namespace):
+    if not args.vocoder:
+        return None
+    from dgslm.errors import DgslmError
+
+    if not args.vocoder_cfg:
+        raise DgslmError("--vocoder needs --vocoder-cfg")
+    import torch
+
+    from dgslm.vocoder.unit_vocoder import UnitVocoder
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return UnitVocoder.from_pretrained(args.vocoder, args.vocoder_cfg, device=device)
+
+
+def evaluate_set(paths: list[str], cfg: EvaluationConfig, vocoder=None, desc: str = "evaluate") -> list[DialogueEvents]:
+    """Turn-taking events of every dialogue under ``paths``."""
+    with tqdm(iter_dialogues(paths, vocoder), desc=desc, unit="dialogue", leave=False, disable=None) as dialogues:
+        return [analyse(wave, sr, cfg, name, path) for name, wave, sr, path in dialogues]
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = EvaluationConfig(
+        vad=args.vad,
+        min_silence=args.min_silence,
+        energy=EnergyVadConfig(threshold_db=args.energy_threshold_db),
+        silero=SileroVadConfig(),
+    )
+    vocoder = _load_vocoder(args)
+    events = evaluate_set(args.inputs, cfg, vocoder)
+    stats = TurnTakingStats.from_events(events)
+    reference = None
+    if args.reference:
+        reference = TurnTakingStats.from_events(evaluate_set([args.reference], cfg, vocoder, "reference"))
+    if args.plot_dir:
+        from pathlib import Path
+
+        from dgslm.evaluation.plots import plot_histograms, plot_timeline, safe_name
+
+        folder = Path(args.plot_dir)
+        for i, e in enumerate(events[: args.max_timelines]):
+            plot_timeline(e, folder / f"{i:03d}_{safe_name(e.name)}.timeline.png", args.plot_seconds)
+        plot_histograms(stats, folder / "histograms.png", reference)
+        log.info("plots written to %s", folder)
+    if args.json:
+        from dgslm.evaluation.report import compare
+
+        out = {
+            "config": asdict(cfg),
+            "summary": stats.to_dict(),
+            "dialogues": [{"name": e.name, **TurnTakingStats.from_events([e]).to_dict()} for e in events],
+        }
+        if reference is not None:
+            out["reference"] = reference.to_dict()
+            out["comparison"] = compare(stats, reference)
+        print(json.dumps(out, indent=2))
+    else:
+        from dgslm.evaluation.report import format_table
+
+        print(format_table(stats, reference))
+    return 0
