@@ -1,0 +1,90 @@
+"""Speech to discrete units: features (HuBERT layer L, log-mel or MFCC) + k-means, per channel.
+
+``UnitEncoder.from_pretrained(hubert_path, km_path, layer=12).wav2codes(path)`` returns what
+the original dGSLM ``HubertTokenizer.wav2codes`` returns: a list of two strings (channel 1,
+channel 2) of space-separated unit ids, one per 20 ms frame, no deduplication. Unlike the
+original, audio at any sample rate is resampled to 16 kHz (soxr).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dgslm.audio import SAMPLE_RATE, load_audio, resample
+from dgslm.encoder.features import FeatureReader, build_feature_reader
+from dgslm.encoder.kmeans import KMeansQuantizer
+from dgslm.errors import DgslmError
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def units_to_string(units: Tensor) -> str:
+    return " ".join(map(str, units.tolist()))
+
+
+class UnitEncoder:
+    def __init__(self, reader: FeatureReader, quantizer: KMeansQuantizer, device: str | torch.device | None = None):
+        if reader.dim != quantizer.dim:
+            raise DgslmError(f"the k-means centres have {quantizer.dim} dims but the features have {reader.dim}")
+        self.reader = reader
+        self.device = torch.device(device) if device is not None else default_device()
+        self.quantizer = quantizer.to(self.device)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        hubert_path: str | os.PathLike | None,
+        km_path: str | os.PathLike,
+        layer: int = 12,
+        device: str | torch.device | None = None,
+        feature_type: str = "hubert",
+        autocast_dtype: torch.dtype | None = None,
+        streaming: tuple[int, int] | None = None,
+    ) -> "UnitEncoder":
+        """HuBERT checkpoint (original fairseq ``.pt``) + k-means file (ours or the original
+        pickle). ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
+        ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``)."""
+        device = torch.device(device) if device is not None else default_device()
+        reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming)
+        return cls(reader, KMeansQuantizer.from_file(km_path), device)
+
+    def units(self, wave: Tensor, batch_size: int = 2) -> Tensor:
+        """[C, N] waveforms at 16 kHz (equal lengths) -> [C, T] int64 units, ``batch_size``
+        channels per forward pass (each channel's result is independent of the batch)."""
+        if wave.shape[-1] < self.reader.min_samples:
+            raise DgslmError(f"audio too short: {wave.shape[-1]} samples, one frame needs {self.reader.min_samples}")
+        wave = wave.to(self.device, torch.float32)
+        return torch.cat([self.quantizer(self.reader(part)) for part in wave.split(batch_size)]).cpu()
+
+    def encode(self, waveform: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE) -> list[str]:
+        """``[frames, channels]`` (or ``[frames]``) audio -> one unit string per channel."""
+        wave = np.asarray(waveform.cpu() if isinstance(waveform, Tensor) else waveform, dtype=np.float32)
+        wave = resample(wave.reshape(len(wave), -1), sample_rate, SAMPLE_RATE)
+        return [units_to_string(u) for u in self.units(torch.from_numpy(np.ascontiguousarray(wave.T)))]
+
+    def wav2code(self, path: str | os.PathLike, channel_id: int = 1) -> str:
+        """Units of channel ``channel_id`` (1-based) of a multi-channel file."""
+        wave = self._read_multichannel(path)
+        if not 1 <= channel_id <= wave.shape[1]:
+            raise DgslmError(f"no channel {channel_id} (the file has {wave.shape[1]})", path)
+        return self.encode(wave[:, channel_id - 1])[0]
+
+    def wav2codes(self, path: str | os.PathLike) -> list[str]:
+        """``[units of channel 1, units of channel 2]`` of a stereo file."""
+        wave = self._read_multichannel(path)
+        if wave.shape[1] != 2:
+            raise DgslmError(f"expected a stereo file, got {wave.shape[1]} channels", path)
+        return self.encode(wave)
+
+    @staticmethod
+    def _read_multichannel(path: str | os.PathLike) -> np.ndarray:
+        wave, _ = load_audio(path)
+        if wave.shape[1] < 2:
+            raise DgslmError("mono file: dGSLM encodes each channel of a two-channel dialogue", path)
+        return wave

@@ -1,0 +1,87 @@
+"""UnitEncoder (the original HubertTokenizer's API) and the log-mel / MFCC feature types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from dgslm.audio import load_audio, resample
+from dgslm.encoder.features import LogMelFeatures, MfccFeatures, build_feature_reader, deltas
+from dgslm.encoder.kmeans import KMeansQuantizer
+from dgslm.encoder.unit_encoder import UnitEncoder
+from dgslm.errors import DgslmError
+
+
+@pytest.fixture(scope="module")
+def encoder(reference) -> UnitEncoder:
+    return UnitEncoder.from_pretrained(reference / "hubert" / "hubert_small.pt", reference / "kmeans" / "km50.bin",
+                                       layer=3, device="cpu")
+
+
+def test_wav2codes_equals_the_original_tokenizer(encoder, reference):
+    expected = (reference / "kmeans" / "km50_stereo_codes.txt").read_text().splitlines()
+    codes = encoder.wav2codes(reference / "audio" / "stereo_test.wav")
+    assert isinstance(codes, list) and codes == expected
+    assert encoder.wav2code(reference / "audio" / "stereo_test.wav", channel_id=2) == expected[1]
+    wave, sr = sf.read(reference / "audio" / "stereo_test.wav", dtype="float32")
+    assert encoder.encode(wave, sr) == expected
+
+
+def test_8khz_audio_is_resampled_not_refused(encoder, reference, tmp_path):
+    wave, _ = load_audio(reference / "audio" / "stereo_test.wav")
+    sf.write(tmp_path / "fisher.wav", resample(wave, 16000, 8000), 8000, subtype="PCM_16")
+    codes = encoder.wav2codes(tmp_path / "fisher.wav")
+    n = len(load_audio(tmp_path / "fisher.wav")[0])
+    assert [len(c.split()) for c in codes] == [(n - 400) // 320 + 1] * 2
+    # the resampled speech channel keeps most units of the 16 kHz original
+    reference_units = (reference / "kmeans" / "km50_stereo_codes.txt").read_text().split("\n")[0].split()
+    same = sum(a == b for a, b in zip(codes[0].split(), reference_units))
+    assert same > 0.5 * len(reference_units)
+
+
+def test_mono_and_bad_files_are_refused(encoder, reference, tmp_path):
+    with pytest.raises(DgslmError, match="ls.flac.*mono"):
+        encoder.wav2codes(reference / "audio" / "ls.flac")
+    (tmp_path / "notes.wav").write_text("not audio")
+    with pytest.raises(DgslmError, match="notes.wav.*cannot read"):
+        encoder.wav2codes(tmp_path / "notes.wav")
+    with pytest.raises(DgslmError, match="too short"):
+        encoder.encode(np.zeros((300, 2), dtype=np.float32), 16000)
+
+
+@pytest.mark.parametrize("reader,dim", [(LogMelFeatures(), 80), (MfccFeatures(), 39)])
+def test_spectral_features_on_the_hubert_frame_grid(reader, dim, reference):
+    wave, _ = load_audio(reference / "audio" / "stereo_test.wav")
+    feats = reader(torch.from_numpy(np.ascontiguousarray(wave.T)))
+    assert feats.shape == (2, (len(wave) - 400) // 320 + 1, dim) and torch.isfinite(feats).all()
+    # frame t sees samples [320 t, 320 t + 400) (+-4 frames for MFCC deltas): appending audio
+    # leaves earlier frames unchanged
+    longer = reader(torch.from_numpy(np.ascontiguousarray(np.concatenate([wave, wave[:1000]]).T)))
+    keep = feats.shape[1] - (4 if dim == 39 else 0)
+    torch.testing.assert_close(longer[:, :keep], feats[:, :keep])
+    # 4x louder adds log(16) to every log-mel energy above the floor (digital silence)
+    if dim == 80:
+        louder = reader(torch.from_numpy(np.ascontiguousarray(4 * wave.T)))
+        audible = feats > -10
+        assert audible.float().mean() > 0.9
+        torch.testing.assert_close((louder - feats)[audible], torch.full_like(feats[audible], float(np.log(16.0))), atol=1e-3, rtol=0)
+
+
+def test_deltas_of_a_linear_ramp():
+    ramp = torch.arange(10.0).view(1, 10, 1) * 3
+    d = deltas(ramp)[0, :, 0]
+    torch.testing.assert_close(d[2:-2], torch.full((6,), 3.0))  # slope inside, replicated edges shrink it
+    assert d[0] < 3.0
+
+
+def test_units_without_pretrained_weights(reference):
+    wave, _ = load_audio(reference / "audio" / "stereo_test.wav")
+    reader = build_feature_reader("mfcc")
+    feats = reader(torch.from_numpy(np.ascontiguousarray(wave.T))).reshape(-1, 39)
+    encoder = UnitEncoder(reader, KMeansQuantizer(feats[::37].numpy()), device="cpu")
+    codes = encoder.encode(wave)
+    assert len(codes) == 2 and len(codes[0].split()) == 159
+    with pytest.raises(DgslmError, match="dims"):
+        UnitEncoder(LogMelFeatures(), KMeansQuantizer(feats[:4].numpy()))
