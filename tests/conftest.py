@@ -19,3 +19,13 @@ def reference() -> Path:
     """The reference folder; fails (never skips) when it is missing."""
     assert REFERENCE.is_dir(), f"missing {REFERENCE}: the shared reference files are required"
     return REFERENCE
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module (restored after it). Tiny models run op by op are
+    overhead-bound: a second thread only adds synchronisation, which stalls on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

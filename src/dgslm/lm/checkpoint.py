@@ -1,0 +1,241 @@
+"""SpeechDLM weights on disk: the original's fairseq ``.pt`` files and our folders.
+
+* ``.pt`` (read and written in the original's layout, so fairseq tools can read ours): read
+  with the restricted unpickler of :mod:`dgslm.safe_pickle`, never running code.
+* our folder: ``model.safetensors`` (tied weights stored once) + ``config.json`` +
+  ``dict.txt`` (or ``dict.<channel>.txt`` when the channels' dictionaries differ).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import OrderedDict
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from dgslm.errors import DgslmError
+from dgslm.fileio import atomic_path, atomic_write
+from dgslm.lm.config import SpeechDLMConfig
+from dgslm.lm.model import SpeechDLMModel
+from dgslm.safe_pickle import safe_torch_load
+from dgslm.units.dictionary import Dictionary
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "dgslm.speech_dlm"
+TIED_KEY = "output_projection.0.weight"
+_DROPPED = re.compile(r"^(version|embed_positions\._float_tensor|embed_positions\.weights)$")
+
+
+# ---- the original's .pt --------------------------------------------------------------------
+
+
+def from_fairseq_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``decoder.*`` names -> ours: prefix stripped, bookkeeping buffers dropped, stacked
+    ``in_proj`` split into q|k|v, floating tensors cast to float32."""
+    out: dict[str, Tensor] = {}
+    for name, tensor in state.items():
+        name = name.removeprefix("decoder.")
+        if _DROPPED.match(name):
+            continue
+        if tensor.is_floating_point():
+            tensor = tensor.float()
+        if name.endswith((".in_proj_weight", ".in_proj_bias")):
+            base, kind = name.rsplit(".in_proj_", 1)
+            for proj, part in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
+                out[f"{base}.{proj}.{kind}"] = part
+            continue
+        out[name] = tensor
+    return out
+
+
+def load_fairseq_checkpoint(path: str | os.PathLike) -> tuple[SpeechDLMConfig, dict[str, Tensor], dict[str, Any]]:
+    """An original (or our exported) ``.pt`` -> (config, our state dict, the raw cfg dict).
+
+    Every hyper-parameter comes from the cfg (``args`` of legacy files becomes a dict); the
+    vocabulary size comes from the embedding. Only allow-listed globals are unpickled."""
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), Mapping):
+        raise DgslmError("not a fairseq checkpoint: no 'model' state dict", path)
+    raw_cfg = ckpt.get("cfg") or ckpt.get("args")
+    if not isinstance(raw_cfg, Mapping):
+        raise DgslmError("checkpoint has neither 'cfg' nor 'args'", path)
+    state = from_fairseq_state_dict(ckpt["model"])
+    if "embed_tokens.weight" not in state:
+        raise DgslmError("not a SpeechDLM checkpoint: no decoder.embed_tokens.weight", path)
+    try:
+        cfg = SpeechDLMConfig.from_fairseq_cfg(raw_cfg, vocab_size=state["embed_tokens.weight"].shape[0])
+    except (ValueError, TypeError) as err:
+        raise DgslmError(f"unusable model cfg: {err}", path) from None
+    return cfg, state, dict(raw_cfg)
+
+
+def build_model(
+    cfg: SpeechDLMConfig, state: Mapping[str, Tensor], path: str | os.PathLike | None = None
+) -> SpeechDLMModel:
+    """A model with exactly ``state`` loaded (strict; a tied head may be left out)."""
+    model = SpeechDLMModel(cfg)
+    state = dict(state)
+    if cfg.share_input_output_embed:
+        state.setdefault(TIED_KEY, state.get("embed_tokens.weight"))
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+        raise DgslmError(f"weights do not match the cfg: {', '.join(problems[:6])}", path)
+    model.tie_weights()
+    return model
+
+
+def fairseq_cfg_defaults() -> dict[str, Any]:
+    """The non-model sections of a fairseq cfg (common, dataset, generation, ...)."""
+    text = resources.files("dgslm").joinpath("assets/fairseq_speech_dlm_cfg.json").read_text()
+    return json.loads(text)
+
+
+def to_fairseq_state_dict(model: SpeechDLMModel) -> OrderedDict[str, Tensor]:
+    """Our parameters as the original's CPU state dict: ``decoder.version`` first, every name
+    ``decoder.``-prefixed, a tied head present and sharing storage with the embedding."""
+    out: OrderedDict[str, Tensor] = OrderedDict(version=torch.tensor([3.0]))
+    copies: dict[tuple, Tensor] = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if key not in copies:
+            copies[key] = tensor.detach().cpu().clone()
+        out[name] = copies[key]
+    return OrderedDict((f"decoder.{k}", v) for k, v in out.items())
+
+
+def save_fairseq_checkpoint(
+    path: str | os.PathLike,
+    model: SpeechDLMModel,
+    cfg: SpeechDLMConfig | None = None,
+    extra: dict[str, Any] | None = None,
+    base_cfg: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``path`` atomically in the original's layout: ``{args: None, cfg, model,
+    criterion: None, optimizer_history, task_state, extra_state}`` plus ``extra``'s top-level
+    entries (e.g. ``last_optimizer_state``). ``base_cfg`` (e.g. the raw cfg of a loaded
+    original) supplies the non-model cfg sections; the model/task/criterion sections always
+    come from ``cfg`` (default ``model.cfg``)."""
+    cfg = cfg or model.cfg
+    full_cfg = fairseq_cfg_defaults()
+    if base_cfg is not None:
+        full_cfg.update({k: v for k, v in base_cfg.items() if isinstance(v, Mapping) or v is None})
+    for name, section in cfg.to_fairseq_cfg().items():
+        base = (base_cfg or {}).get(name)
+        if isinstance(base, Mapping) and name != "criterion":  # an internal criterion's fields never fit
+            # the base keeps its run fields (data, seed) and any field the config does not hold
+            ours = {k: v for k, v in section.items() if k not in ("data", "seed")}
+            section = {**section, **base, **ours}
+        full_cfg[name] = section
+    ckpt: dict[str, Any] = {
+        "args": None,
+        "cfg": full_cfg,
+        "model": to_fairseq_state_dict(model),
+        "criterion": None,
+        "optimizer_history": [
+            {
+                "criterion_name": "SpeechDLMCriterion",
+                "optimizer_name": "FairseqAdam",
+                "lr_scheduler_state": {"best": None},
+                "num_updates": 0,
+            }
+        ],
+        "task_state": {},
+        "extra_state": {
+            "metrics": {},
+            "previous_training_time": 0.0,
+            "train_iterator": {"version": 2, "epoch": 1, "iterations_in_epoch": 0, "shuffle": True},
+            "val_loss": None,
+        },
+    }
+    ckpt.update(extra or {})
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+# ---- our folders ---------------------------------------------------------------------------
+
+
+def save_pretrained(
+    folder: str | os.PathLike, model: SpeechDLMModel, dictionary: Dictionary | Mapping[str, Dictionary]
+) -> None:
+    """Write ``model.safetensors``, ``config.json`` and the dictionaries into ``folder``."""
+    folder = Path(folder)
+    cfg = model.cfg
+    dicts = dictionary if isinstance(dictionary, Mapping) else {ch: dictionary for ch in cfg.channels}
+    if set(dicts) != set(cfg.channels):
+        raise DgslmError(f"dictionaries for {sorted(dicts)} but the model has channels {list(cfg.channels)}", folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if cfg.share_input_output_embed:
+        del state[TIED_KEY]
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    with atomic_write(folder / CONFIG_FILE) as handle:
+        json.dump({"format": FORMAT, "version": 1, "config": cfg.to_dict()}, handle, indent=2)
+        handle.write("\n")
+    first = dicts[cfg.channels[0]]
+    if all(d.symbols == first.symbols for d in dicts.values()):
+        first.save(folder / "dict.txt")
+    else:
+        for channel, d in dicts.items():
+            d.save(folder / f"dict.{channel}.txt")
+
+
+def load_dictionaries(folder: str | os.PathLike, cfg: SpeechDLMConfig) -> dict[str, Dictionary]:
+    """``dict.<channel>.txt`` for each of the model's channels, else a shared ``dict.txt``;
+    each must have the model's vocabulary size."""
+    folder = Path(folder)
+    dicts = {}
+    for channel in cfg.channels:
+        path = folder / f"dict.{channel}.txt"
+        if not path.is_file():
+            path = folder / "dict.txt"
+        if not path.is_file():
+            raise DgslmError(f"no dict.{channel}.txt or dict.txt", folder)
+        dicts[channel] = Dictionary.load(path)
+        if len(dicts[channel]) != cfg.vocab_size:
+            raise DgslmError(f"{len(dicts[channel])} entries but the model has {cfg.vocab_size}", path)
+    return dicts
+
+
+def is_pretrained_folder(path: str | os.PathLike) -> bool:
+    return (Path(path) / CONFIG_FILE).is_file() and (Path(path) / WEIGHTS_FILE).is_file()
+
+
+def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
+    """One of our folders -> (model, {channel: Dictionary})."""
+    folder = Path(folder)
+    config_path = folder / CONFIG_FILE
+    try:
+        meta = json.loads(config_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise DgslmError(f"not a SpeechDLM config (format {meta.get('format')!r})", config_path)
+        cfg = SpeechDLMConfig.from_dict(meta["config"])
+    except FileNotFoundError:
+        raise DgslmError(f"no {CONFIG_FILE}: not a dgslm model folder", folder) from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise DgslmError(f"bad model config: {err}", config_path) from None
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except FileNotFoundError:
+        raise DgslmError(f"no {WEIGHTS_FILE}", folder) from None
+    except Exception as err:  # safetensors raises its own error types on corrupt files
+        raise DgslmError(f"cannot read weights: {err}", folder / WEIGHTS_FILE) from None
+    return build_model(cfg, state, folder / WEIGHTS_FILE), load_dictionaries(folder, cfg)
+
+
+def load_model(path: str | os.PathLike) -> SpeechDLMModel:
+    """A model from an original ``.pt`` file or from one of our folders."""
+    if Path(path).is_dir():
+        return load_pretrained(path)[0]
+    cfg, state, _ = load_fairseq_checkpoint(path)
+    return build_model(cfg, state, path)
