@@ -14,7 +14,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_write
@@ -88,18 +88,23 @@ def parse_code_line(line: str) -> dict[str, str]:
     return record
 
 
-def read_code_file(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Read a code file; a line that is not a dict of strings is a DgslmError naming file:line."""
-    records = []
+def iter_code_file(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, record)`` of every non-blank line; a line that is not a dict of strings
+    is a DgslmError naming file:line."""
     with open_text(path) as handle:
         for line_no, line in read_lines(handle, path):
             if not line.strip():
                 continue
             try:
-                records.append(parse_code_line(line))
+                record = parse_code_line(line)
             except _ParseError as err:
                 raise DgslmError(f"not a code line ({err}): {line.strip()[:60]!r}", path, line_no) from None
-    return records
+            yield line_no, record
+
+
+def read_code_file(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Read a code file; a line that is not a dict of strings is a DgslmError naming file:line."""
+    return [record for _, record in iter_code_file(path)]
 
 
 def format_code_line(record: Mapping[str, str], fmt: str = "python") -> str:

@@ -1,0 +1,144 @@
+"""``dgslm sample``: continue unit prompts with a SpeechDLM (the original ``sample_speech_dlm.py``).
+
+Input: one prompt per line, ``{'audio': 'name', 'unitA': 'u u u', 'unitB': 'u u u'}`` (Python
+dict literal as the original, or a JSON object). Output: one line per prompt,
+``{'audio': 'name-generated', 'unitA': ..., 'unitB': ...}`` with ``--max-len-b`` units per
+channel, prompt included. Write ``<unk>`` in a prompt position to leave it free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from dgslm.errors import DgslmError
+from dgslm.units.codes import FORMATS, iter_code_file, write_code_file
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in-file", required=True, help="prompts: one {'audio': ..., channel: units} per line")
+    parser.add_argument("--ckpt", required=True, help="original checkpoint (.pt) or a dgslm model folder")
+    parser.add_argument("--data", default=None, help="folder of dict.<channel>.txt (default: that of --ckpt)")
+    parser.add_argument("--out-file", required=True, help="output code file")
+    parser.add_argument("--channels", default="unitA,unitB", help="comma-separated channel names")
+    parser.add_argument("--prefix-size", type=int, default=None, help="keep only the first N units of each prompt")
+    parser.add_argument("--batch-max-tokens", type=int, default=9216, help="max padded prompt tokens per batch")
+    parser.add_argument(
+        "--batch-max-positions", type=int, default=6144, help="longest allowed prompt, its start symbol included"
+    )
+    parser.add_argument("--batch-max-sentences", type=int, default=None, help="max prompts per batch")
+    parser.add_argument(
+        "--skip-invalid-size-batch", action="store_true", help="skip prompts longer than --batch-max-positions"
+    )
+    parser.add_argument("--beam-search", action="store_true", help="joint beam search instead of sampling")
+    parser.add_argument(
+        "--beam-size", type=int, default=5, help="beam width; with sampling: independent samples, best kept"
+    )
+    parser.add_argument("--sampling-topk", type=int, default=-1, help="sample among the k best units (-1: off)")
+    parser.add_argument(
+        "--sampling-topp", type=float, default=-1.0, help="sample among the smallest set of mass >= p (-1: off)"
+    )
+    parser.add_argument("--max-len-a", type=int, default=0, help="output length = a * (prompt + 1) + b")
+    parser.add_argument(
+        "--max-len-b", type=int, default=500, help="output units per channel, prompt included (500 = 10 s)"
+    )
+    parser.add_argument("--min-len", type=int, default=1, help="minimum output length")
+    parser.add_argument("--temperature", type=float, default=1.0, help="temperature of the unit logits")
+    parser.add_argument(
+        "--dur-temperature", type=float, default=1.0, help="durations are divided by it (> 1: faster speech)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log the prompts, hypotheses and their scores")
+    parser.add_argument("--seed", type=int, default=123, help="seed of the sampling")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--format", default="python", choices=FORMATS, help="output lines: python str(dict) or jsonl")
+
+
+def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> list[tuple[int, dict[str, str]]]:
+    """(line number, record) of every non-blank line; a line lacking a channel is a DgslmError."""
+    records = []
+    for line_no, record in iter_code_file(path):
+        missing = [key for key in ["audio", *channels] if key not in record]
+        if missing:
+            raise DgslmError(f"missing {', '.join(missing)}", path, line_no)
+        if prefix_size is not None:
+            record.update({ch: " ".join(record[ch].split()[:prefix_size]) for ch in channels})
+        records.append((line_no, record))
+    if not records:
+        raise DgslmError("no prompts in the file", path)
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    from dgslm.lm.generate import GenerationConfig, decode, encode_prompt, generate, log_hypotheses
+    from dgslm.lm.hub import SpeechDLM
+
+    config = GenerationConfig(
+        max_len_a=args.max_len_a,
+        max_len_b=args.max_len_b,
+        sampling=not args.beam_search,
+        beam=args.beam_size,
+        temperature=args.temperature,
+        sampling_topk=args.sampling_topk,
+        sampling_topp=args.sampling_topp,
+        duration_temperature=args.dur_temperature,
+        min_len=args.min_len,
+    )
+    channels = args.channels.split(",")
+    config.check(len(channels))
+    records = read_prompts(args.in_file, channels, args.prefix_size)
+
+    ckpt = Path(args.ckpt)
+    if not ckpt.exists():
+        raise DgslmError("no such checkpoint file or folder", ckpt)
+    data = Path(args.data).resolve() if args.data else (ckpt if ckpt.is_dir() else ckpt.parent)
+    if ckpt.is_dir():
+        hub = SpeechDLM.from_pretrained(ckpt, data_name_or_path=data)
+    else:
+        hub = SpeechDLM.from_pretrained(ckpt.parent, checkpoint_file=ckpt.name, data_name_or_path=data)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    hub.eval().to(device)
+    if sorted(channels) != list(hub.channels):
+        raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)
+
+    limit = min(args.batch_max_positions, hub.cfg.max_positions)
+    prompts, names = [], []
+    for line_no, record in records:
+        units = {ch: record[ch] for ch in channels}
+        try:
+            for ch in channels:
+                hub.dicts[ch].encode_symbols(units[ch].split(), strict=True, path=args.in_file, line_no=line_no)
+            length = encode_prompt(units, hub.channels, hub.dicts).shape[1]
+        except DgslmError as err:
+            if err.path is not None:
+                raise
+            raise DgslmError(str(err), args.in_file, line_no) from None
+        if length + 1 > limit:
+            message = f"prompt of {length} units: longer than {limit - 1} (--batch-max-positions / model)"
+            if not args.skip_invalid_size_batch:
+                raise DgslmError(message, args.in_file, line_no)
+            logger.warning("%s:%d: skipped, %s", args.in_file, line_no, message)
+            continue
+        if args.max_len_a == 0 and length > args.max_len_b:
+            where = f"{args.in_file}:{line_no}"
+            logger.warning("%s: prompt of %d units cut to --max-len-b %d", where, length, args.max_len_b)
+        prompts.append(units)
+        names.append(record["audio"])
+
+    logger.info("sampling %d prompts on %s: %s, seed %s", len(prompts), device, config, args.seed)
+    results = generate(
+        hub, prompts, config, seed=args.seed, max_tokens=args.batch_max_tokens,
+        max_sentences=args.batch_max_sentences, max_positions=limit, progress=True,
+    )  # fmt: skip
+    outputs = []
+    for name, hypos, units in zip(names, results, prompts):
+        if args.verbose:
+            log_hypotheses(hub, units, hypos)
+        outputs.append({"audio": f"{name}-generated", **decode(hub, hypos[0])})
+    write_code_file(args.out_file, outputs, args.format)
+    print(f"wrote {len(outputs)} generated sequences to {args.out_file}")
+    return 0

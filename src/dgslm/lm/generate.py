@@ -1,0 +1,400 @@
+"""Continue unit prompts with a SpeechDLM: sampling or joint beam search over both channels.
+
+Same semantics as the original ``hub.sample`` (spec §5): every prompt unit is forced
+(``<pad>``/``<unk>`` prompt positions are generated freely, so a channel can be left open),
+eos is banned until ``max_len`` so every output has exactly ``max_len`` units *including
+the prompt*, and the duration head makes the model copy a unit until its predicted run
+length is used up. Decoding uses the model's KV cache: the part of the prompt that is forced
+in every row is fed in one chunk, then one decoder step per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from dgslm.errors import DgslmError
+from dgslm.lm.batching import batch_by_size, ordered_indices
+from dgslm.lm.search import NEG_INF, DurationCounter, beam_step, keep_only, sample_step
+from dgslm.units.dictionary import Dictionary
+from dgslm.units.unit_files import tokenize_line
+
+logger = logging.getLogger(__name__)
+
+PREFILL_CHUNK = 1024  # prompt positions per forward call when the prompt is fed at once
+
+
+@dataclass
+class GenerationConfig:
+    """Search options, with the names and defaults of ``sample_speech_dlm.py``.
+
+    ``max_len = min(int(max_len_a * S + max_len_b), max_positions - 1)`` is the *total*
+    output length in units per channel, prompt included (S = 1 + longest prompt of the batch).
+    """
+
+    max_len_a: float = 0
+    max_len_b: int = 500
+    sampling: bool = True  # False: joint beam search (beam 1 = greedy)
+    beam: int = 5  # with sampling: number of independent samples, the best one is returned
+    temperature: float | Sequence[float] = 1.0  # one value, or one per channel
+    sampling_topk: int = -1
+    sampling_topp: float = -1.0
+    duration_temperature: float = 1.0  # > 1: shorter runs (faster speech)
+    lenpen: float = 1.0
+    unkpen: float = 0.0
+    min_len: int = 1
+
+    def check(self, channels: int) -> None:
+        """Raise DgslmError on options the original rejects or cannot run."""
+        temps = self.temperatures(channels)
+        if any(not t > 0 for t in temps):
+            raise DgslmError(f"temperature must be > 0, got {self.temperature}")
+        if not self.duration_temperature > 0:
+            raise DgslmError(f"duration temperature must be > 0, got {self.duration_temperature}")
+        if self.beam < 1:
+            raise DgslmError(f"beam must be >= 1, got {self.beam}")
+        if not self.sampling and (self.sampling_topk > 0 or self.sampling_topp > 0):
+            raise DgslmError("top-k / top-p need sampling (drop --beam-search)")
+        if self.sampling_topp > 1:
+            raise DgslmError(f"top-p must be in (0, 1], got {self.sampling_topp}")
+
+    def temperatures(self, channels: int) -> list[float]:
+        temps = self.temperature
+        temps = [float(temps)] * channels if isinstance(temps, (int, float)) else [float(t) for t in temps]
+        if len(temps) != channels:
+            raise DgslmError(f"got {len(temps)} temperatures for {channels} channels")
+        return temps
+
+    def max_length(self, src_len: int, max_positions: int) -> int:
+        """Output units per channel for a batch whose longest prompt has ``src_len - 1`` units."""
+        max_len = min(int(self.max_len_a * src_len + self.max_len_b), min(max_positions, 100000) - 1)
+        if max_len < 0:
+            raise DgslmError(f"max_len_a * {src_len} + max_len_b = {max_len} units: must be >= 0")
+        if self.min_len > max_len:
+            raise DgslmError(f"min_len {self.min_len} is larger than the output length {max_len}")
+        return max_len
+
+
+@dataclass
+class Hypothesis:
+    """One generated sequence: ``tokens`` (C, max_len) unit ids, prompt included, no eos;
+    ``positional_scores`` (max_len + 1, C) the log-prob of every step, the final eos included;
+    ``score`` the sum over channels of the summed log-probs / (max_len + 1) ** lenpen."""
+
+    tokens: Tensor
+    score: float
+    positional_scores: Tensor
+
+
+# ---- one batch of prompts ---------------------------------------------------------------
+
+
+def _main_head(out) -> tuple[Tensor, Tensor | None]:
+    """Main (same-channel) head outputs: logits (N, C, T, V) and durations (N, C, T)."""
+    durations = None if out.durations is None else out.durations[:, :, 0]
+    return out.logits[:, :, 0], durations
+
+
+def _mask_step(
+    lprobs: Tensor,
+    step: int,
+    max_len: int,
+    prompt: Tensor | None,
+    copy: Tensor | None,
+    previous: Tensor,
+    dictionary: Dictionary,
+    unkpen: float,
+) -> Tensor:
+    """Spec §5.3.3 on (rows, C, V) log-probs: ban pad (and eos before max_len), force prompt
+    units (pad/unk prompt slots stay free), force copies of ``previous`` where ``copy``."""
+    pad, eos, unk = dictionary.pad(), dictionary.eos(), dictionary.unk()
+    lprobs = torch.where(lprobs.isnan(), NEG_INF, lprobs)
+    lprobs[..., pad] = NEG_INF
+    lprobs[..., unk] -= unkpen
+    if step >= max_len:
+        return keep_only(lprobs, torch.full_like(previous, eos), torch.ones_like(previous, dtype=torch.bool))
+    lprobs[..., eos] = NEG_INF
+    token, force = previous, copy
+    if prompt is not None:
+        forced = prompt.ne(pad) & prompt.ne(unk)
+        token = torch.where(forced, prompt, previous)
+        force = forced if copy is None else forced | copy
+    return lprobs if force is None else keep_only(lprobs, token, force)
+
+
+def _prefill(model, tokens: Tensor, cache, beam: int) -> tuple[Tensor, Tensor | None]:
+    """Feed the known tokens (B, C, T) of every prompt once, in chunks of ``PREFILL_CHUNK``
+    positions, then copy the cache to the ``beam`` rows of each prompt. Returns the main-head
+    logits (B, C, T, V) and durations (B, C, T)."""
+    starts = range(0, tokens.shape[2], PREFILL_CHUNK)
+    outputs = [_main_head(model(tokens[:, :, i : i + PREFILL_CHUNK], cache=cache)) for i in starts]
+    cache.reorder(torch.arange(tokens.shape[0], device=tokens.device).repeat_interleave(beam))
+    durations = None if outputs[0][1] is None else torch.cat([d for _, d in outputs], dim=2)
+    return torch.cat([logits for logits, _ in outputs], dim=2), durations
+
+
+def _known_prefix(prompts: Tensor, dictionary: Dictionary) -> int:
+    """Number of leading prompt positions forced in every row and channel."""
+    free = prompts.eq(dictionary.pad()) | prompts.eq(dictionary.unk())
+    return int(torch.cumprod((~free.any(dim=1)).all(dim=0).long(), 0).sum()) if prompts.shape[-1] else 0
+
+
+@torch.inference_mode()
+def generate_batch(
+    model,
+    prompts: Tensor,
+    config: GenerationConfig,
+    dictionary: Dictionary,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[int, Tensor, Tensor | None], None] | None = None,
+) -> list[list[Hypothesis]]:
+    """Continue a batch of prompts (B, C, P) (right-padded with pad, channels in model order).
+
+    Returns, per prompt, its finished hypotheses sorted by score (best first): ``beam``
+    independent samples when sampling, else the final beam. ``on_step(step, lprobs, durations)``
+    sees every step's (rows, C, V) log-probs before masking and (rows, C) raw durations.
+    """
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    prompts = prompts.to(device)
+    bsz, channels, _ = prompts.shape
+    config.check(channels)
+    vocab = cfg.vocab_size
+    beam = min(config.beam, (vocab - 1) ** channels)
+    rows = bsz * beam
+    max_len = config.max_length(prompts.shape[-1] + 1, cfg.max_positions)
+    prompts = prompts[:, :, :max_len]
+    plen = prompts.shape[-1]
+    prefix = prompts.repeat_interleave(beam, dim=0)
+    known = _known_prefix(prompts, dictionary)
+
+    tokens = prompts.new_full((rows, channels, max_len + 2), dictionary.pad())
+    tokens[:, :, 0] = dictionary.eos()  # the start symbol
+    tokens[:, :, 1 : known + 1] = prefix[:, :, :known]
+    cache = model.make_cache(bsz, max_len + 1)
+    logits, durations = _prefill(model, tokens[::beam, :, : known + 1], cache, beam)
+    chunk_start = 0
+
+    temperature = torch.tensor(config.temperatures(channels), device=device).view(channels, 1)
+    counter = None
+    if durations is not None:
+        counter = DurationCounter(rows, channels, cfg.delayed_duration_target, config.duration_temperature, device)
+    cumulative = torch.zeros(rows, channels, device=device)
+    step_scores = torch.zeros(rows, channels, max_len + 1, device=device)
+    sentence_offset = torch.arange(bsz, device=device)[:, None] * beam
+
+    for step in range(max_len + 1):
+        at = step - chunk_start
+        lprobs = F.log_softmax(logits[:, :, at].float() / temperature, dim=-1)
+        duration = None if durations is None else durations[:, :, at]
+        if logits.shape[0] != rows:  # prefill outputs hold one row per prompt
+            lprobs = lprobs.repeat_interleave(beam, dim=0)
+            duration = None if duration is None else duration.repeat_interleave(beam, dim=0)
+        if on_step is not None:
+            on_step(step, lprobs.clone(), duration)
+        previous = tokens[:, :, step]
+        copy = None
+        if counter is not None:
+            repeated = previous.eq(tokens[:, :, step - 1]) if step > 0 else torch.zeros_like(previous, dtype=torch.bool)
+            copy = counter.update(step, duration, repeated)
+        prompt = prefix[:, :, step] if step < plen else None
+        lprobs = _mask_step(lprobs, step, max_len, prompt, copy, previous, dictionary, config.unkpen)
+
+        lprobs4 = lprobs.view(bsz, beam, channels, vocab)
+        source = None
+        if config.sampling:
+            chosen, scores = sample_step(lprobs4, step, config.sampling_topk, config.sampling_topp, generator)
+            chosen, scores = chosen.view(rows, channels), scores.view(rows, channels)
+            cumulative = cumulative + scores
+        else:
+            src, chosen, cum = beam_step(lprobs4, cumulative.view(bsz, beam, channels), step)
+            chosen, cumulative = chosen.view(rows, channels), cum.view(rows, channels)
+            if beam > 1:
+                source = (src + sentence_offset).flatten()
+                tokens, step_scores = tokens.index_select(0, source), step_scores.index_select(0, source)
+                lprobs = lprobs.index_select(0, source)
+                if counter is not None:
+                    counter.reorder(source)
+            scores = lprobs.gather(-1, chosen[..., None]).squeeze(-1)
+        step_scores[:, :, step] = scores
+        tokens[:, :, step + 1] = chosen
+
+        if step < max_len and step + 1 >= chunk_start + logits.shape[2]:
+            if source is not None:
+                cache.reorder(source)
+            logits, durations = _main_head(model(chosen[..., None], cache=cache))
+            chunk_start = step + 1
+
+    final = (cumulative / (max_len + 1) ** config.lenpen).sum(-1).view(bsz, beam).cpu()
+    units = tokens[:, :, 1 : max_len + 1].view(bsz, beam, channels, max_len).cpu()
+    step_scores = step_scores.transpose(1, 2).reshape(bsz, beam, max_len + 1, channels).cpu()
+    results = []
+    for b in range(bsz):
+        order = torch.sort(final[b], descending=True, stable=True).indices.tolist()
+        hypos = [Hypothesis(units[b, k], float(final[b, k]), step_scores[b, k]) for k in order]
+        results.append([hypo for hypo in hypos if math.isfinite(hypo.score)])
+    return results
+
+
+# ---- prompts given as unit strings --------------------------------------------------------
+
+
+def encode_prompt(units: Mapping[str, str], channels: Sequence[str], dicts: Mapping[str, Dictionary]) -> Tensor:
+    """``{channel: "u u u"}`` -> (C, P) ids. Unknown units become ``<unk>`` (a free position)."""
+    if set(units) != set(channels):
+        raise DgslmError(f"prompt channels {sorted(units)} differ from the model's {list(channels)}")
+    encoded = []
+    for channel in channels:
+        symbols = tokenize_line(units[channel])
+        encoded.append(dicts[channel].encode_symbols(symbols, append_eos=False))
+    lengths = {channel: len(ids) for channel, ids in zip(channels, encoded)}
+    if len(set(lengths.values())) > 1:
+        raise DgslmError(f"prompt channels have different lengths {lengths}")
+    specials = {dicts[channels[0]].bos(), dicts[channels[0]].eos()}
+    if any(i in specials for ids in encoded for i in ids):
+        raise DgslmError("prompt contains <s> or </s>; only units, <unk> or <pad> are allowed")
+    return torch.tensor(encoded, dtype=torch.long).view(len(channels), -1)
+
+
+def make_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    """The random generator of a sampling run.
+
+    With a seed: a private generator on ``device`` seeded with it. Without: torch's global
+    generator (None). Either way one int64 is first drawn from the CPU stream, as the
+    original's data loader does, so a CPU run seeded like ``torch.manual_seed(seed)`` draws
+    exactly the original's samples.
+    """
+    if seed is None:
+        torch.empty((), dtype=torch.int64).random_()
+        return None
+    device = torch.device(device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    if device.type == "cpu":
+        torch.empty((), dtype=torch.int64).random_(generator=generator)
+    return generator
+
+
+def generate(
+    hub,
+    input_sequences: Sequence[Mapping[str, str]],
+    config: GenerationConfig,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    max_sentences: int | None = None,
+    max_positions: int | None = None,
+    skip_invalid_size_inputs: bool = False,
+    progress: bool = False,
+    max_cache_gb: float = 4.0,
+) -> list[list[Hypothesis] | None]:
+    """All hypotheses of every prompt, in input order (None for a prompt skipped as too long).
+
+    Prompts are batched like the original (sorted by length, at most ``max_tokens`` padded
+    prompt tokens and ``max_sentences`` prompts per batch); a prompt longer than
+    ``max_positions - 1`` units raises unless ``skip_invalid_size_inputs``. A batch whose KV
+    cache would exceed ``max_cache_gb`` is decoded in several passes (same padding, so the
+    same outputs for beam search; sampling then draws its random numbers in another order).
+    """
+    model = hub.model
+    channels = list(hub.channels)
+    config.check(len(channels))
+    prompts = [encode_prompt(units, channels, hub.dicts) for units in input_sequences]
+    sizes = np.array([p.shape[1] + 1 for p in prompts], dtype=np.int64)  # with the start symbol
+    limit = min(max_positions or model.cfg.max_positions, model.cfg.max_positions)
+    valid = sizes <= limit
+    for i in np.flatnonzero(~valid):
+        if not skip_invalid_size_inputs:
+            raise DgslmError(f"prompt {i + 1} has {sizes[i] - 1} units, more than the model's {limit - 1}")
+        logger.warning("skipping prompt %d: %d units, more than %d", i + 1, sizes[i] - 1, limit - 1)
+    order = ordered_indices(sizes, seed=0, shuffle=False)
+    order = order[valid[order]]
+    batches = batch_by_size(order, sizes, max_tokens, max_sentences) if len(order) else []
+    generator = make_generator(seed, hub.device) if config.sampling else None
+    dictionary = hub.dictionary
+    results: list[list[Hypothesis] | None] = [None] * len(prompts)
+    with tqdm(total=len(order), disable=not progress, unit="prompt", desc="sample") as bar:
+        for batch in batches:
+            width = int(sizes[batch].max()) - 1
+            padded = torch.full((len(batch), len(channels), width), dictionary.pad(), dtype=torch.long)
+            for row, i in enumerate(batch.tolist()):
+                padded[row, :, : prompts[i].shape[1]] = prompts[i]
+            per_pass = max(1, int(max_cache_gb * 2**30 // _cache_bytes_per_prompt(model, config, width + 1)))
+            for start in range(0, len(batch), per_pass):
+                part = batch[start : start + per_pass].tolist()
+                hypos = generate_batch(model, padded[start : start + per_pass], config, dictionary, generator)
+                for i, prompt_hypos in zip(part, hypos):
+                    results[i] = prompt_hypos
+                bar.update(len(part))
+    return results
+
+
+def _cache_bytes_per_prompt(model, config: GenerationConfig, src_len: int) -> int:
+    """KV-cache bytes of one prompt (all its beam rows): keys and values of every self- and
+    cross-attention layer, for every channel and output position."""
+    cfg = model.cfg
+    positions = config.max_length(src_len, cfg.max_positions) + 1
+    layers = cfg.layers + cfg.num_cross_layers * (cfg.num_channels - 1)
+    itemsize = next(model.parameters()).element_size()
+    return config.beam * cfg.num_channels * layers * 2 * positions * cfg.embed_dim * itemsize
+
+
+def sample(
+    hub,
+    input_sequences: Mapping[str, str] | Sequence[Mapping[str, str]],
+    max_len_a: float = 0,
+    max_len_b: int = 500,
+    sampling: bool = True,
+    beam: int = 5,
+    temperature: float | Sequence[float] = 1.0,
+    sampling_topk: int = -1,
+    sampling_topp: float = -1.0,
+    duration_temperature: float = 1.0,
+    lenpen: float = 1.0,
+    unkpen: float = 0.0,
+    min_len: int = 1,
+    seed: int | None = None,
+    verbose: bool = False,
+    **batching,
+) -> dict[str, str] | list[dict[str, str] | None]:
+    """Continue ``{channel: "u u u"}`` prompts; returns the best hypothesis as unit strings
+    (prompt included, ``max_len`` units per channel). A dict in gives a dict out, a list
+    gives a list. ``batching``: ``max_tokens``, ``max_sentences``, ``max_positions``,
+    ``skip_invalid_size_inputs``, ``progress``, ``max_cache_gb`` (see :func:`generate`)."""
+    single = isinstance(input_sequences, Mapping)
+    inputs = [input_sequences] if single else list(input_sequences)
+    config = GenerationConfig(
+        max_len_a, max_len_b, sampling, beam, temperature, sampling_topk, sampling_topp,
+        duration_temperature, lenpen, unkpen, min_len,
+    )  # fmt: skip
+    outputs: list[dict[str, str] | None] = []
+    for units, hypos in zip(inputs, generate(hub, inputs, config, seed=seed, **batching)):
+        if verbose and hypos:
+            log_hypotheses(hub, units, hypos)
+        outputs.append(decode(hub, hypos[0]) if hypos else None)
+    return outputs[0] if single else outputs
+
+
+def decode(hub, hypo: Hypothesis) -> dict[str, str]:
+    """A hypothesis as ``{channel: "u u u"}`` (prompt included)."""
+    return {channel: hub.dicts[channel].string(hypo.tokens[c]) for c, channel in enumerate(hub.channels)}
+
+
+def log_hypotheses(hub, units: Mapping[str, str], hypos: Sequence[Hypothesis]) -> None:
+    """The original's verbose lines: ``S`` prompt, then ``H`` score + text and ``P`` per-step
+    log-probs of every hypothesis."""
+    logger.info("S\t%s", {channel: units[channel] for channel in hub.channels})
+    for hypo in hypos:
+        logger.info("H\t%s\t%s", hypo.score, decode(hub, hypo))
+        positional = {
+            channel: " ".join(f"{x:.4f}" for x in hypo.positional_scores[:, c].tolist())
+            for c, channel in enumerate(hub.channels)
+        }
+        logger.info("P\t%s", positional)
