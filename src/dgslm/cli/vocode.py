@@ -1,0 +1,62 @@
+"""``dgslm vocode``: unit code files to stereo wavs (the original generate_stereo_waveform.py)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in-file", required=True, help="code file: one {'audio': ..., 'unitA': ..., 'unitB': ...} per line")
+    parser.add_argument("--vocoder", required=True, help="unit HiFi-GAN checkpoint ({'generator': state_dict})")
+    parser.add_argument("--vocoder-cfg", required=True, help="its config.json")
+    parser.add_argument("--results-path", default=".", help="output folder (default: the current folder)")
+    parser.add_argument("--channels", default="unitA,unitB", help="comma-separated channel keys (default: unitA,unitB)")
+    parser.add_argument("--sample-rate", type=int, default=16_000, help="output rate; resampled from 16 kHz if different")
+    parser.add_argument("--channel1-spk", type=int, default=0, help="speaker id of the first channel (default 0)")
+    parser.add_argument("--channel2-spk", type=int, default=4, help="speaker id of the second channel (default 4)")
+    parser.add_argument("--mix", action="store_true", help="write the mono mean of the channels")
+    parser.add_argument("--dur-prediction", action="store_true", help="predict unit durations (for deduplicated units)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute precision (autocast)")
+    parser.add_argument("--cpu", action="store_true", help="same as --device cpu (the original's flag)")
+
+
+def output_name(record: dict[str, str], index: int) -> str:
+    """``<stem of 'audio'>.wav``, or ``<index>_pred.wav`` (0-based) without an 'audio' key."""
+    audio = record.get("audio")
+    return f"{Path(audio).stem}.wav" if audio else f"{index}_pred.wav"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from dgslm.audio import resample, write_wav
+    from dgslm.errors import DgslmError
+    from dgslm.vocoder.dataset import read_numbered_codes
+    from dgslm.vocoder.unit_vocoder import UnitVocoder
+
+    device = "cpu" if args.cpu else args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    channels = [c.strip() for c in args.channels.replace(" ", ",").split(",") if c.strip()]
+    speakers = [args.channel1_spk, args.channel2_spk]
+    if len(channels) != 2:
+        raise DgslmError(f"--channels needs two channel keys, got {args.channels!r}")
+    dtype = None if args.dtype == "float32" else getattr(torch, args.dtype)
+    vocoder = UnitVocoder.from_pretrained(args.vocoder, args.vocoder_cfg, device=device, autocast_dtype=dtype)
+    records = read_numbered_codes(args.in_file)
+    out_dir = Path(args.results_path)
+    for index, (line, record) in enumerate(tqdm(records, desc="vocode", unit="dialogue")):
+        missing = [c for c in channels if c not in record]
+        if missing:
+            raise DgslmError(f"no channel {missing[0]!r} in this line", args.in_file, line)
+        codes = [record[c] for c in channels]
+        wave = vocoder.stereo(codes, speakers, args.dur_prediction, args.mix, path=args.in_file, line=line)
+        wave = resample(wave.numpy(), vocoder.sample_rate, args.sample_rate)
+        write_wav(out_dir / output_name(record, index), wave, args.sample_rate)
+    logger.info("wrote %d wav files to %s", len(records), os.path.abspath(out_dir))
+    return 0

@@ -1,0 +1,128 @@
+"""Unit HiFi-GAN checkpoints in the original layout: ``torch.save({'generator': state_dict})``
+with weight-norm ``weight_g`` / ``weight_v`` pairs, loaded without running code from the file."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import torch
+
+from dgslm.errors import DgslmError
+from dgslm.fileio import atomic_path
+from dgslm.safe_pickle import safe_torch_load
+from dgslm.vocoder.config import VocoderConfig
+from dgslm.vocoder.generator import UnitGenerator
+
+_PARAM_KEY = re.compile(r"\.parametrizations\.weight\.original([01])$")
+_LEGACY_KEY = re.compile(r"\.weight_([gv])$")
+
+
+def read_generator_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The ``generator`` state dict of an original (or our) vocoder checkpoint, as stored."""
+    obj = safe_torch_load(path)  # allow-listed globals only: never runs code from the file
+    state = obj.get("generator") if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DgslmError("not a unit HiFi-GAN checkpoint (expected {'generator': state_dict})", path)
+    return state
+
+
+def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Replace each ``X.weight_g``/``X.weight_v`` pair by ``X.weight = g * v / ||v||`` (norm over
+    every dim but 0, as ``weight_norm(dim=0)`` computes)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _LEGACY_KEY.search(key)
+        if match is None:
+            out[key] = value
+        elif match.group(1) == "v":
+            prefix = key[: match.start()]
+            g = state[f"{prefix}.weight_g"]
+            norm = value.norm(dim=tuple(range(1, value.dim())), keepdim=True)
+            out[f"{prefix}.weight"] = value * (g / norm)
+    return out
+
+
+def legacy_state_dict(model: UnitGenerator) -> dict[str, torch.Tensor]:
+    """The generator's state dict with weight norm as ``weight_g``/``weight_v`` (the original's
+    names); a model without the parametrisation gets g = ||w||, v = w."""
+    state = {}
+    for key, value in model.state_dict().items():
+        match = _PARAM_KEY.search(key)
+        if match is not None:
+            key = key[: match.start()] + (".weight_g" if match.group(1) == "0" else ".weight_v")
+        state[key] = value.detach().cpu().clone()
+    if not any(k.endswith(".weight_g") for k in state):
+        for conv_name in _weight_norm_conv_names(model):
+            w = state.pop(f"{conv_name}.weight")
+            state[f"{conv_name}.weight_g"] = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
+            state[f"{conv_name}.weight_v"] = w
+    return state
+
+
+def _weight_norm_conv_names(model: UnitGenerator) -> list[str]:
+    names = {id(m): n for n, m in model.named_modules()}
+    return [names[id(conv)] for conv in model.weight_norm_convs()]
+
+
+def to_parametrized(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename ``weight_g``/``weight_v`` to torch's weight-norm parametrisation names."""
+    return {
+        _LEGACY_KEY.sub(lambda m: ".parametrizations.weight.original" + ("0" if m.group(1) == "g" else "1"), k): v
+        for k, v in state.items()
+    }
+
+
+def check_shapes(
+    model: UnitGenerator, state: dict[str, torch.Tensor], config_path: str | os.PathLike | None, ckpt_path: Any = None
+) -> None:
+    """One-line DgslmError naming the config file when its shapes disagree with the weights."""
+    expected = model.state_dict()
+    where = f" (checkpoint {ckpt_path})" if ckpt_path is not None else ""
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}")
+        raise DgslmError(f"config does not match the checkpoint{where}: {'; '.join(parts)}", config_path)
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise DgslmError(
+                f"config does not match the checkpoint{where}: {key} has shape {list(state[key].shape)} "
+                f"in the checkpoint but the config gives {list(value.shape)}",
+                config_path,
+            )
+
+
+def load_generator(
+    checkpoint_path: str | os.PathLike, config_path: str | os.PathLike, weight_norm: bool = False
+) -> UnitGenerator:
+    """Build the generator from ``config.json`` and load the checkpoint strictly.
+
+    Inference (default): weight norm folded into plain weights. ``weight_norm=True`` keeps the
+    parametrisation (to continue training from an original checkpoint)."""
+    cfg = VocoderConfig.load(config_path)
+    state = read_generator_state(checkpoint_path)
+    model = UnitGenerator(cfg)
+    folded = fold_weight_norm(state)
+    check_shapes(model, folded, config_path, checkpoint_path)
+    if weight_norm:
+        model.apply_weight_norm().load_state_dict(to_parametrized(state))
+    else:
+        model.load_state_dict(folded)
+    return model
+
+
+def save_generator(path: str | os.PathLike, model: UnitGenerator, config_path: str | os.PathLike | None = None) -> None:
+    """Write ``{'generator': state_dict}`` with weight_g/weight_v atomically (and ``config.json``
+    when ``config_path`` is given), loadable by the original fairseq tools."""
+    # unwrap DDP / compiled modules
+    model = getattr(model, "module", model)
+    with atomic_path(path) as tmp:
+        torch.save({"generator": legacy_state_dict(model)}, tmp)
+    if config_path is not None:
+        model.cfg.save(config_path)

@@ -1,0 +1,141 @@
+"""The unit HiFi-GAN generator (fairseq ``CodeGenerator``): unit and speaker embeddings, an
+optional duration predictor, transposed-conv upsampling with multi-receptive-field blocks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+from dgslm.vocoder.config import DurationPredictorConfig, VocoderConfig
+
+LRELU_SLOPE = 0.1  # every LeakyReLU but the one before conv_post, which keeps torch's 0.01
+
+
+class ResBlock(nn.Module):
+    """HiFi-GAN type-1 residual block: three (dilated conv, conv) pairs with skip connections."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: list[int]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2) for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv1, conv2 in zip(self.convs1, self.convs2):
+            t = conv1(F.leaky_relu(x, LRELU_SLOPE))
+            x = x + conv2(F.leaky_relu(t, LRELU_SLOPE))
+        return x
+
+
+class DurationPredictor(nn.Module):
+    """fairseq ``VariancePredictor``: [B, T, E] unit embeddings -> [B, T] log(duration + 1).
+
+    The original pads the second conv by 1 whatever the kernel (it only works for kernel 3);
+    here both convs keep the length, which is the same for kernel 3.
+    """
+
+    def __init__(self, cfg: DurationPredictorConfig):
+        super().__init__()
+        k, hidden = cfg.var_pred_kernel_size, cfg.var_pred_hidden_dim
+        self.conv1 = nn.Sequential(nn.Conv1d(cfg.encoder_embed_dim, hidden, k, padding=(k - 1) // 2), nn.ReLU())
+        self.ln1 = nn.LayerNorm(hidden)
+        self.conv2 = nn.Sequential(nn.Conv1d(hidden, hidden, k, padding=(k - 1) // 2), nn.ReLU())
+        self.ln2 = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(cfg.var_pred_dropout)
+        self.proj = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.ln1(self.conv1(x.transpose(1, 2)).transpose(1, 2)))
+        x = self.dropout(self.ln2(self.conv2(x.transpose(1, 2)).transpose(1, 2)))
+        return self.proj(x).squeeze(2)
+
+
+def durations_from_log(log_dur: torch.Tensor) -> torch.Tensor:
+    """Integer durations ``max(1, round(exp(x) - 1))`` from predicted log(duration + 1)."""
+    return torch.clamp(torch.round(torch.exp(log_dur) - 1).long(), min=1)
+
+
+class UnitGenerator(nn.Module):
+    """Units (and a speaker) to a 16 kHz waveform, ``hop_size`` samples per unit.
+
+    Built with plain convs (inference); ``apply_weight_norm`` adds the weight-norm
+    parametrisation used in training and in the checkpoint files.
+    """
+
+    def __init__(self, cfg: VocoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.dict = nn.Embedding(cfg.num_embeddings, cfg.embedding_dim)
+        self.spkr: nn.Module | None = None
+        if cfg.embedder_params:
+            self.spkr = nn.Linear(cfg.embedder_dim, cfg.embedding_dim)
+        elif cfg.multispkr:
+            self.spkr = nn.Embedding(cfg.num_speakers, cfg.embedding_dim)
+        self.dur_predictor = DurationPredictor(cfg.dur_predictor_params) if cfg.dur_predictor_params else None
+
+        c0 = cfg.upsample_initial_channel
+        self.conv_pre = nn.Conv1d(cfg.model_in_dim, c0, 7, padding=3)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose1d(c0 // 2**i, c0 // 2 ** (i + 1), k, stride=u, padding=(k - u) // 2)
+            for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes))
+        )
+        self.resblocks = nn.ModuleList(
+            ResBlock(c0 // 2 ** (i + 1), k, d)
+            for i in range(len(self.ups))
+            for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)
+        )
+        self.conv_post = nn.Conv1d(c0 // 2 ** len(self.ups), 1, 7, padding=3)
+
+    def weight_norm_convs(self) -> list[nn.Module]:
+        """The convs that carry weight norm in the original (all but the embeddings and predictor)."""
+        convs = [self.conv_pre, *self.ups, self.conv_post]
+        for block in self.resblocks:
+            convs += [*block.convs1, *block.convs2]
+        return convs
+
+    def apply_weight_norm(self) -> "UnitGenerator":
+        for conv in self.weight_norm_convs():
+            weight_norm(conv)
+        return self
+
+    def remove_weight_norm(self) -> "UnitGenerator":
+        for conv in self.weight_norm_convs():
+            if parametrize.is_parametrized(conv, "weight"):
+                parametrize.remove_parametrizations(conv, "weight")
+        return self
+
+    def conditioning(self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False) -> torch.Tensor:
+        """``code`` [B, U] -> conditioning frames [B, model_in_dim, U'] (U' = U unless durations
+        are predicted, which needs B = 1). ``speaker``: [B] ids, or [B, embedder_dim] vectors."""
+        x = self.dict(code).transpose(1, 2)
+        if dur_prediction and self.dur_predictor is not None:
+            if code.shape[0] != 1:
+                raise ValueError("duration prediction works on one sequence at a time")
+            durations = durations_from_log(self.dur_predictor(x.transpose(1, 2)))
+            x = torch.repeat_interleave(x, durations.view(-1), dim=2)
+        if self.spkr is not None:
+            if speaker is None:
+                raise ValueError("this vocoder is multi-speaker: give a speaker")
+            s = self.spkr(speaker)  # [B, E]
+            x = torch.cat([x, s.unsqueeze(2).expand(-1, -1, x.shape[2])], dim=1)
+        return x
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Conditioning frames [B, model_in_dim, T] -> waveform [B, 1, T * hop_size] in (-1, 1)."""
+        x = self.conv_pre(x)
+        n_kernels = len(self.cfg.resblock_kernel_sizes)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            blocks = self.resblocks[i * n_kernels : (i + 1) * n_kernels]
+            x = sum(block(x) for block in blocks) / n_kernels
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+
+    def forward(self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False) -> torch.Tensor:
+        """``code`` [B, U] unit ids -> waveform [B, N]."""
+        return self.decode(self.conditioning(code, speaker, dur_prediction)).squeeze(1)
