@@ -1,0 +1,144 @@
+"""``dgslm generate``: continue a stereo spoken dialogue, audio in, audio out.
+
+    dgslm generate PROMPT.wav -o OUT.wav [--prompt-seconds 5] [--seconds 10] [--num-samples 3]
+    dgslm generate --units CODES.txt -o OUT.wav
+
+Output names: one output -> OUT.wav; several -> OUT_<sample>.wav for an audio prompt,
+OUT_<line>.wav / OUT_<line>_<sample>.wav for a code file (0-based). The model files are found
+by :func:`dgslm.pipeline.resolve.resolve_model_paths` (flags > cache > bundled demo) before
+anything heavy is imported, so a missing model is reported at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", nargs="?", help="stereo audio prompt (any format and sample rate)")
+    parser.add_argument("--units", help="start from a code file instead: each line's units are continued")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output wav (see the naming rule above)")
+    parser.add_argument(
+        "--prompt-seconds", type=float, help="use only the first S seconds of the prompt (default: all)"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of continuation (default 10)")
+    parser.add_argument("--continuation-only", action="store_true", help="write the continuation without the prompt")
+    parser.add_argument("--num-samples", type=int, default=1, help="continuations per prompt (default 1)")
+    parser.add_argument(
+        "--save-units", type=Path, help="also write the units (prompt + continuation) to this code file"
+    )
+    parser.add_argument(
+        "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
+    )
+    search = parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)")
+    search.add_argument("--beam-search", action="store_true", help="joint beam search instead of sampling")
+    search.add_argument(
+        "--beam-size", type=int, default=5, help="beam size; with sampling, samples drawn per output (the best is kept)"
+    )
+    search.add_argument("--sampling-topk", type=int, default=-1, help="sample among the k most likely units")
+    search.add_argument("--sampling-topp", type=float, default=-1.0, help="nucleus sampling threshold")
+    search.add_argument("--temperature", type=float, default=1.0, help="unit sampling temperature")
+    search.add_argument("--dur-temperature", type=float, default=1.0, help="duration temperature (> 1: shorter units)")
+    search.add_argument("--seed", type=int, default=123, help="random seed (default 123)")
+    voc = parser.add_argument_group("vocoder")
+    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
+    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
+    models = parser.add_argument_group("model files (default: the cache, then the bundled demo)")
+    models.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
+    models.add_argument("--km", help="k-means file (original pickle or .safetensors)")
+    models.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
+    models.add_argument("--speech-dlm", help="SpeechDLM checkpoint (.pt) or converted folder")
+    models.add_argument("--speech-dlm-data", help="folder of dict.unitA.txt/dict.unitB.txt (default: the checkpoint's)")
+    models.add_argument("--vocoder", help="unit HiFi-GAN checkpoint or converted folder")
+    models.add_argument("--vocoder-cfg", help="vocoder config.json (default: the one beside the vocoder)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+
+def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:
+    """``[line][sample]`` output paths (the naming rule of the module docstring)."""
+
+    def name(i: int, k: int) -> Path:
+        parts = ([str(i)] if per_line and lines > 1 else []) + ([str(k)] if samples > 1 else [])
+        return output.with_name("_".join([output.stem, *parts]) + output.suffix) if parts else output
+
+    return [[name(i, k) for k in range(samples)] for i in range(lines)]
+
+
+def units_prompt(
+    record: dict[str, str], channels: tuple[str, ...], prompt_seconds: float | None, path: str, line: int
+) -> dict[str, str]:
+    """The prompt of one code-file line: its first ``prompt_seconds`` (50 units a second) per channel."""
+    from dgslm.errors import DgslmError
+    from dgslm.pipeline.dialogue import FRAME_RATE
+
+    if missing := [c for c in channels if c not in record]:
+        raise DgslmError(f"no channel {missing[0]!r} in this line", path, line)
+    keep = None if prompt_seconds is None else round(prompt_seconds * FRAME_RATE)
+    units = {c: record[c].split()[:keep] for c in channels}
+    lengths = sorted({len(u) for u in units.values()})
+    if len(lengths) > 1 or not lengths[0]:
+        raise DgslmError(f"the channels need the same number of units, at least one; got {lengths}", path, line)
+    return {c: " ".join(u) for c, u in units.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from dgslm.errors import DgslmError
+    from dgslm.pipeline.resolve import resolve_model_paths
+
+    if (args.prompt is None) == (args.units is None):
+        raise DgslmError("give either a prompt audio file or --units CODES")
+    if args.num_samples < 1:
+        raise DgslmError(f"--num-samples must be >= 1, got {args.num_samples}")
+    paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
+                                args.vocoder, args.vocoder_cfg)  # fmt: skip
+
+    from dgslm.audio import load_audio, write_wav
+    from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt
+    from dgslm.units.codes import read_code_file, write_code_file
+
+    if args.prompt is not None:
+        wave, rate = load_audio(args.prompt, None)
+        wave = stereo_prompt(wave, rate, args.prompt_seconds, args.allow_mono, args.prompt)
+        records = None
+    else:
+        records = read_code_file(args.units)
+        if not records:
+            raise DgslmError("no lines in the code file", args.units)
+    pipe = DialoguePipeline.from_pretrained(paths, args.device, (args.channel1_spk, args.channel2_spk))
+    channels = pipe.lm.channels
+    if records is None:
+        prompts = [pipe.encode(wave, path=args.prompt)]
+        source = args.prompt
+    else:
+        prompts = [units_prompt(record, channels, args.prompt_seconds, args.units, line)
+                   for line, record in enumerate(records, 1)]  # fmt: skip
+        source = args.units
+    for line, prompt in enumerate(prompts, 1):  # every prompt is checked before any is generated
+        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE),
+                          f"{source}:{line}" if records else source)  # fmt: skip
+
+    sampling = dict(
+        sampling=not args.beam_search, beam=args.beam_size, temperature=args.temperature,
+        sampling_topk=args.sampling_topk, sampling_topp=args.sampling_topp, duration_temperature=args.dur_temperature,
+    )  # fmt: skip
+    names = output_paths(args.output, len(prompts), args.num_samples, records is not None)
+    results = [
+        pipe.continue_from_units(
+            prompt, args.seconds, args.num_samples, args.continuation_only, args.seed, progress=True, **sampling
+        )  # fmt: skip
+        for prompt in prompts
+    ]  # everything is generated before anything is written
+    saved = []
+    for outputs, files in zip(results, names, strict=True):
+        for result, path in zip(outputs, files, strict=True):
+            write_wav(path, result.audio, pipe.sample_rate)
+            logger.info("wrote %s (%.2f s)", path, len(result.audio) / pipe.sample_rate)
+            saved.append({"audio": path.stem, **result.units})
+    if args.save_units is not None:
+        write_code_file(args.save_units, saved)
+        logger.info("wrote the units to %s", args.save_units)
+    return 0

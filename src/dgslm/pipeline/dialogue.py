@@ -1,0 +1,213 @@
+"""From a stereo prompt to a continued stereo dialogue: encode, continue, vocode.
+
+>>> pipe = DialoguePipeline.from_pretrained()                  # the cache (see dgslm.pipeline.resolve)
+>>> wave, sr = load_audio("conversation.wav", None)              # [frames, 2]
+>>> outputs = pipe.continue_dialogue(wave, sr, seconds=10, prompt_seconds=5, num_samples=2)
+>>> outputs[0].shape                                             # (frames, 2) at pipe.sample_rate
+
+Units run at 50 Hz (one per 20 ms). A prompt of N samples (16 kHz) gives P = (N - 400) // 320 + 1
+frames; ``seconds`` of continuation is F = round(seconds * 50) frames; the model holds at most
+``max_positions - 1`` frames in all (P + F). The vocoder turns each frame into ``hop`` samples
+(320), so an output has (P + F) * hop samples, or F * hop with ``continuation_only``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dgslm.audio import SAMPLE_RATE, resample
+from dgslm.encoder.unit_encoder import UnitEncoder
+from dgslm.errors import DgslmError
+from dgslm.lm.hub import SpeechDLM
+from dgslm.pipeline.converted import load_unit_encoder, load_vocoder
+from dgslm.pipeline.resolve import ModelPaths, resolve_model_paths
+from dgslm.vocoder.unit_vocoder import UnitVocoder
+
+logger = logging.getLogger(__name__)
+
+FRAME_RATE = 50  # units per second, per channel
+
+
+@dataclass
+class Continuation:
+    """One generated dialogue: the units of both channels (prompt + continuation) and its audio."""
+
+    units: dict[str, str]
+    prompt_frames: int
+    audio: np.ndarray  # [samples, 2] float32 at the vocoder's rate
+
+
+def stereo_prompt(
+    waveform: np.ndarray,
+    sample_rate: int,
+    prompt_seconds: float | None = None,
+    allow_mono: bool = False,
+    path: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """``[frames, channels]`` (or ``[frames]``) audio -> its first ``prompt_seconds`` as
+    ``[samples, 2]`` float32 at 16 kHz. Mono is refused unless ``allow_mono`` (then duplicated)."""
+    wave = np.asarray(waveform, dtype=np.float32)
+    wave = wave.reshape(len(wave), -1)
+    if wave.shape[1] == 1:
+        if not allow_mono:
+            raise DgslmError("mono prompt: dGSLM continues a two-channel dialogue, one speaker per "
+                             "channel (use --allow-mono to put the same audio on both)", path)  # fmt: skip
+        wave = np.repeat(wave, 2, axis=1)
+    if wave.shape[1] != 2:
+        raise DgslmError(f"the prompt has {wave.shape[1]} channels; dGSLM needs 2 (one speaker each)", path)
+    if prompt_seconds is not None:
+        if prompt_seconds <= 0:
+            raise DgslmError(f"--prompt-seconds must be > 0, got {prompt_seconds:g}")
+        wave = wave[: round(prompt_seconds * sample_rate)]
+    return resample(wave, sample_rate, SAMPLE_RATE)
+
+
+class DialoguePipeline:
+    """UnitEncoder (stereo audio -> units), SpeechDLM (continue both channels), UnitVocoder."""
+
+    def __init__(self, encoder: UnitEncoder, lm: SpeechDLM, vocoder: UnitVocoder, speakers: Sequence[int] = (0, 4)):
+        self.encoder = encoder
+        self.lm = lm.eval()
+        self.vocoder = vocoder
+        self.speakers = tuple(speakers)
+        if len(self.lm.channels) != 2 or len(self.speakers) != 2:
+            raise DgslmError(f"the pipeline needs a 2-channel SpeechDLM and 2 speakers, got {self.lm.channels}")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        paths: ModelPaths | None = None,
+        device: str | torch.device | None = None,
+        speakers: Sequence[int] = (0, 4),
+        **flags,
+    ) -> DialoguePipeline:
+        """Load the three models from ``paths``, or from :func:`resolve_model_paths` (``flags``:
+        hubert, km, layer, speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, cache, demo)."""
+        paths = paths or resolve_model_paths(**flags)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        start = time.perf_counter()
+        encoder = load_unit_encoder(paths.hubert, paths.kmeans, paths.layer, device)
+        data = paths.speech_dlm_data
+        lm = SpeechDLM.from_pretrained(paths.speech_dlm, data_name_or_path=Path(data).resolve() if data else ".")
+        vocoder = load_vocoder(paths.vocoder, paths.vocoder_cfg, device)
+        logger.info("loaded the models in %.1f s (%s) on %s", time.perf_counter() - start,
+                    ", ".join(f"{m}: {s}" for m, s in paths.sources.items()), device)  # fmt: skip
+        return cls(encoder, lm.to(device), vocoder, speakers)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.sample_rate
+
+    @property
+    def max_frames(self) -> int:
+        """Most frames per channel (prompt + continuation) the SpeechDLM can hold."""
+        return min(self.lm.cfg.max_positions, 100_000) - 1
+
+    # ---- stages -------------------------------------------------------------------------------
+
+    def encode(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path=None) -> dict[str, str]:
+        """Stereo ``[samples, 2]`` audio -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB)."""
+        need = self.encoder.reader.min_samples
+        if round(len(waveform) * SAMPLE_RATE / sample_rate) < need:
+            raise DgslmError(f"prompt too short: {len(waveform) / sample_rate * 1000:.1f} ms; one 20 ms unit "
+                             f"frame needs {need / SAMPLE_RATE * 1000:g} ms of audio", path)  # fmt: skip
+        start = time.perf_counter()
+        codes = self.encoder.encode(waveform, sample_rate)
+        logger.info("encoded %.2f s of prompt into %d frames per channel in %.1f s",
+                    len(waveform) / sample_rate, len(codes[0].split()), time.perf_counter() - start)  # fmt: skip
+        return dict(zip(self.lm.channels, codes, strict=True))
+
+    def check_length(self, prompt_frames: int, frames: int, path=None) -> None:
+        """One-line DgslmError when prompt + continuation exceed the model's positions."""
+        if frames < 1:
+            raise DgslmError(f"--seconds must give at least one frame ({1 / FRAME_RATE:g} s), got {frames} frames")
+        if prompt_frames + frames > self.max_frames:
+            limit = self.max_frames / FRAME_RATE
+            room = (self.max_frames - prompt_frames) / FRAME_RATE
+            detail = (f"at most {room:g} s of continuation after this prompt" if room > 0
+                      else "shorten the prompt with --prompt-seconds")  # fmt: skip
+            raise DgslmError(f"prompt ({prompt_frames} frames) + continuation ({frames} frames) exceeds the model's "
+                             f"{self.max_frames} frames ({limit:g} s): {detail}", path)  # fmt: skip
+
+    def continue_units(
+        self,
+        units: Mapping[str, str],
+        frames: int,
+        num_samples: int = 1,
+        seed: int | None = None,
+        progress: bool = False,
+        **sampling,
+    ) -> list[dict[str, str]]:
+        """``num_samples`` continuations of ``{channel: units}`` by ``frames`` frames each
+        (prompt included in the result). ``sampling``: :func:`dgslm.lm.generate.sample` options
+        (sampling, beam, temperature, sampling_topk, sampling_topp, duration_temperature)."""
+        lengths = {len(units[c].split()) for c in self.lm.channels}
+        if len(lengths) != 1:
+            raise DgslmError(f"the channels have different numbers of units: {sorted(lengths)}")
+        prompt_frames = lengths.pop()
+        self.check_length(prompt_frames, frames)
+        if num_samples > 1 and not sampling.get("sampling", True):
+            raise DgslmError("several samples need sampling: beam search gives the same output every time")
+        start = time.perf_counter()
+        prompt = {c: units[c] for c in self.lm.channels}
+        outputs = self.lm.sample([prompt] * num_samples, max_len_a=0, max_len_b=prompt_frames + frames,
+                                 seed=seed, progress=progress, **sampling)  # fmt: skip
+        logger.info("generated %d x %d frames in %.1f s", num_samples, frames, time.perf_counter() - start)
+        return outputs
+
+    def vocode(self, units: Mapping[str, str]) -> np.ndarray:
+        """``{channel: units}`` -> stereo ``[samples, 2]`` float32 (``hop`` samples per frame)."""
+        return self.vocoder.stereo([units[c] for c in self.lm.channels], self.speakers).numpy()
+
+    # ---- end to end ---------------------------------------------------------------------------
+
+    def continue_from_units(
+        self,
+        units: Mapping[str, str],
+        seconds: float,
+        num_samples: int = 1,
+        continuation_only: bool = False,
+        seed: int | None = None,
+        progress: bool = False,
+        **sampling,
+    ) -> list[Continuation]:
+        """Continue ``units`` by ``seconds`` and vocode each of the ``num_samples`` results."""
+        prompt_frames = len(units[self.lm.channels[0]].split())
+        generated = self.continue_units(units, round(seconds * FRAME_RATE), num_samples, seed, progress, **sampling)
+        start = time.perf_counter()
+        results = []
+        for out in tqdm(generated, desc="vocode", unit="dialogue", disable=not progress):
+            audio = self.vocode(out)
+            if continuation_only:
+                audio = audio[prompt_frames * self.vocoder.cfg.hop_size :]
+            results.append(Continuation(out, prompt_frames, audio))
+        logger.info("vocoded %d dialogues in %.1f s", len(results), time.perf_counter() - start)
+        return results
+
+    def continue_dialogue(
+        self,
+        waveform: np.ndarray,
+        sample_rate: int,
+        seconds: float,
+        prompt_seconds: float | None = None,
+        num_samples: int = 1,
+        continuation_only: bool = False,
+        seed: int | None = None,
+        allow_mono: bool = False,
+        **sampling,
+    ) -> list[np.ndarray]:
+        """Stereo prompt audio -> ``num_samples`` stereo ``[samples, 2]`` arrays at
+        :attr:`sample_rate`: the resynthesised prompt then ``seconds`` of continuation."""
+        wave = stereo_prompt(waveform, sample_rate, prompt_seconds, allow_mono)
+        units = self.encode(wave)
+        results = self.continue_from_units(units, seconds, num_samples, continuation_only, seed, **sampling)
+        return [r.audio for r in results]
