@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from dgslm.vocoder.checkpoint import fold_weight_norm, legacy_state_dict
+from dgslm.vocoder.checkpoint import fold_state_dict, legacy_state_dict
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
@@ -50,7 +50,7 @@ def main() -> None:
 
     naive = UnitGenerator(cfg).apply_weight_norm().to(args.device)
     fast = UnitVocoder(UnitGenerator(cfg), args.device)
-    fast.generator.load_state_dict(fold_weight_norm(legacy_state_dict(naive)))  # the same weights
+    fast.generator.load_state_dict(fold_state_dict(legacy_state_dict(naive)))  # the same weights
     fast_bf16 = UnitVocoder(fast.generator, args.device, autocast_dtype=torch.bfloat16)
 
     def run_naive() -> torch.Tensor:  # .cpu() also waits for the GPU, as codes2wav does

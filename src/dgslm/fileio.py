@@ -1,19 +1,21 @@
-"""Atomic file output: write to a temporary file in the target folder, then rename."""
+"""Atomic file output: write to a temporary file (or folder) beside the target, then rename."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 
-def _default_mode() -> int:
-    """The mode a plain ``open()`` would give a new file (``mkstemp`` makes it 0600)."""
+def _default_mode(folder: bool = False) -> int:
+    """The mode a plain ``open()`` (or ``mkdir``) would give a new file (folder); ``mkstemp``
+    and ``mkdtemp`` make them private."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if folder else 0o666) & ~umask
 
 
 @contextlib.contextmanager
@@ -47,3 +49,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``folder`` to fill with files; on success it replaces
+    ``folder`` (an existing one is removed first), on any exception it is removed."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        yield tmp
+        tmp.chmod(_default_mode(folder=True))
+        for path in tmp.iterdir():
+            path.chmod(_default_mode(folder=path.is_dir()))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

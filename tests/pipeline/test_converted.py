@@ -7,18 +7,13 @@ import json
 import pytest
 import torch
 
+from dgslm.encoder.hubert_checkpoint import load_hubert_folder
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
 from dgslm.lm.hub import SpeechDLM
-from dgslm.pipeline.converted import (
-    convert_hubert,
-    convert_speech_dlm,
-    convert_vocoder,
-    load_hubert_folder,
-    load_unit_encoder,
-    load_vocoder,
-)
+from dgslm.pipeline.converted import convert_hubert, convert_speech_dlm, convert_vocoder
 from dgslm.pipeline.resolve import is_converted
+from dgslm.vocoder.checkpoint import load_generator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 
@@ -41,7 +36,7 @@ def test_folders_have_the_documented_layout(converted):
 
 def test_hubert_folder_gives_the_original_units(converted, reference):
     wav = reference / "audio" / "stereo_test.wav"
-    ours = load_unit_encoder(converted / "hubert", converted / "hubert" / "kmeans.safetensors", 3, "cpu")
+    ours = UnitEncoder.from_pretrained(converted / "hubert", converted / "hubert" / "kmeans.safetensors", device="cpu")
     assert ours.wav2codes(wav) == (reference / "kmeans" / "km50_stereo_codes.txt").read_text().splitlines()
     original = UnitEncoder.from_pretrained(
         reference / "hubert" / "hubert_small.pt", reference / "kmeans" / "km50.bin", 3, "cpu"
@@ -58,7 +53,7 @@ def test_speech_dlm_folder_gives_the_original_outputs(converted, reference):
 
 
 def test_vocoder_folder_gives_the_original_waveform(converted, reference):
-    ours = load_vocoder(converted / "hifigan", converted / "hifigan" / "config.json")
+    ours = UnitVocoder.from_pretrained(converted / "hifigan")
     original = UnitVocoder.from_pretrained(
         reference / "vocoder" / "hifigan_vocoder", reference / "vocoder" / "config.json"
     )
@@ -74,3 +69,11 @@ def test_failed_conversion_leaves_nothing(reference, tmp_path):
     with pytest.raises(DgslmError, match="layer"):
         convert_hubert(reference / "hubert" / "hubert_small.pt", reference / "kmeans" / "km50.bin", 4, tmp_path / "h")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_vocoder_folder_loads_with_weight_norm_for_training(converted):
+    trainable = load_generator(converted / "hifigan", weight_norm=True)
+    assert any(".parametrizations.weight." in key for key in trainable.state_dict())
+    plain = load_generator(converted / "hifigan")
+    for key, value in trainable.remove_weight_norm().state_dict().items():
+        torch.testing.assert_close(value, plain.state_dict()[key])

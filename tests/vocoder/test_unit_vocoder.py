@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dgslm.errors import DgslmError
-from dgslm.vocoder.checkpoint import fold_weight_norm, legacy_state_dict, load_generator, read_generator_state
+from dgslm.vocoder.checkpoint import fold_state_dict, legacy_state_dict, load_generator, read_generator_state
 from dgslm.vocoder.generator import durations_from_log
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
@@ -77,7 +77,7 @@ def test_checkpoint_round_trip(ref, tmp_path):
     for key in state:
         assert torch.equal(saved[key], state[key]), key
     plain = load_generator(folder / "hifigan_vocoder", folder / "config.json")
-    folded = fold_weight_norm(saved)
+    folded = fold_state_dict(saved)
     for key, value in plain.state_dict().items():
         torch.testing.assert_close(folded[key], value)
 

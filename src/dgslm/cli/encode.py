@@ -19,12 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest-path", "--manifest_path", action="append", default=[], help="a wav2vec-style manifest (repeatable)")
     parser.add_argument("-o", "--output", "--out_quantized_file_path", dest="output", required=True,
                         help="code file to write ({'audio': name, 'unitA': ..., 'unitB': ...} per line)")
-    parser.add_argument("--hubert", "--acoustic_model_path", dest="hubert", help="HuBERT checkpoint (original fairseq .pt)")
+    parser.add_argument("--hubert", "--acoustic_model_path", dest="hubert", help="HuBERT checkpoint (original fairseq .pt) or converted folder")
     parser.add_argument("--km", "--kmeans_model_path", dest="km", required=True,
                         help="k-means file: ours (.safetensors/.npy) or the original joblib pickle")
     parser.add_argument("--feature-type", "--feature_type", dest="feature_type", default="hubert",
                         choices=("hubert", "logmel", "mfcc"))
-    parser.add_argument("--layer", type=int, default=12, help="HuBERT layer (1-based) whose output is quantised")
+    parser.add_argument("--layer", type=int, default=None,
+                        help="HuBERT layer (1-based) whose output is quantised (default: 12, or a converted folder's)")
     parser.add_argument("--channels", default="unitA,unitB", help="code-file keys of channel 1 and 2")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--batch-size", type=int, default=2, help="channels per forward pass")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from dataclasses import asdict
 
 from tqdm import tqdm
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="energy VAD: speech threshold relative to the channel's 99th-percentile frame level (default: -30)",
     )
     parser.add_argument("--vocoder", help="unit HiFi-GAN checkpoint, to evaluate code files")
-    parser.add_argument("--vocoder-cfg", help="the vocoder's JSON config")
+    parser.add_argument("--vocoder-cfg", help="the vocoder's JSON config (default: a converted folder's)")
     parser.add_argument("--device", default=None, help="vocoder device (default: cuda if available)")
     parser.add_argument("--reference", help="a folder (or file) of reference dialogues to compare with")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
@@ -39,8 +40,8 @@ def _load_vocoder(args: argparse.Namespace):
         return None
     from dgslm.errors import DgslmError
 
-    if not args.vocoder_cfg:
-        raise DgslmError("--vocoder needs --vocoder-cfg")
+    if not args.vocoder_cfg and not os.path.isdir(args.vocoder):
+        raise DgslmError("--vocoder needs --vocoder-cfg (unless it is a converted folder)")
     import torch
 
     from dgslm.vocoder.unit_vocoder import UnitVocoder

@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError("give either a prompt audio file or --units CODES")
     if args.num_samples < 1:
         raise DgslmError(f"--num-samples must be >= 1, got {args.num_samples}")
+    if not Path(args.prompt if args.prompt is not None else args.units).is_file():
+        raise DgslmError("no such file", args.prompt if args.prompt is not None else args.units)
     paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
                                 args.vocoder, args.vocoder_cfg)  # fmt: skip
 

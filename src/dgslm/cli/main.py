@@ -16,6 +16,8 @@ import importlib
 import logging
 import sys
 
+from dgslm import __version__
+
 # subcommand -> (module under dgslm.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("encode", "stereo recordings to unit code files (HuBERT or log-mel/MFCC + k-means)"),
@@ -37,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dgslm", description="Generative Spoken Dialogue Language Modeling.")
+    parser.add_argument("--version", action="version", version=f"dgslm {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING, ...)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():

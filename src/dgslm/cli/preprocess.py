@@ -13,8 +13,6 @@ import argparse
 from pathlib import Path
 
 from dgslm.errors import DgslmError
-from dgslm.units.binarize import binarize_file, make_pool
-from dgslm.units.dictionary import UNK, Dictionary
 from dgslm.units.unit_files import check_parallel
 
 
@@ -41,6 +39,9 @@ def splits(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dgslm.units.binarize import binarize_file, make_pool  # imports torch: not needed for --help
+    from dgslm.units.dictionary import UNK, Dictionary
+
     channels = [c for c in args.channels.split(",") if c]
     if not channels:
         raise DgslmError("--channels is empty")

@@ -12,8 +12,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 from dgslm.errors import DgslmError
 from dgslm.units.codes import FORMATS, iter_code_file, write_code_file
 
@@ -74,6 +72,8 @@ def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> lis
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from dgslm.lm.generate import GenerationConfig, decode, encode_prompt, generate, log_hypotheses
     from dgslm.lm.hub import SpeechDLM
 

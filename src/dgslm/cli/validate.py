@@ -29,11 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_for_validation(path: str, data: str):
-    """``(model, model_cfg, task_cfg, criterion_cfg)`` of a checkpoint file or folder."""
+    """``(model, model_cfg, task_cfg, criterion_cfg)`` of a checkpoint file or folder; a ``.pt``
+    file's task and criterion sections (how it was trained) give the settings."""
+    from dgslm.errors import DgslmError
     from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint, load_model
     from dgslm.lm.criterion import CriterionConfig
     from dgslm.lm.dataset import TaskConfig, discover_channels, target_list
 
+    raw_cfg: dict = {}
     if Path(path).is_dir():
         model = load_model(path)
         cfg = model.cfg
@@ -45,18 +48,29 @@ def load_for_validation(path: str, data: str):
         )
     else:
         cfg, state_dict, raw_cfg = load_fairseq_checkpoint(path)
-        task = TaskConfig.from_fairseq_cfg((raw_cfg or {}).get("task") or {})
-        if not ((raw_cfg or {}).get("task") or {}).get("channels"):
+        raw_cfg = raw_cfg or {}
+        task = TaskConfig.from_fairseq_cfg(raw_cfg.get("task") or {})
+        if not (raw_cfg.get("task") or {}).get("channels"):
             task.channels = discover_channels(data)
         model = build_model(cfg, state_dict, path)
+    channel_weights = (raw_cfg.get("task") or {}).get("channel_weights")
+    if channel_weights:
+        try:
+            channel_weights = tuple(float(w) for w in str(channel_weights).split(","))
+        except ValueError:
+            raise DgslmError(f"bad channel_weights {channel_weights!r} in the checkpoint's task", path) from None
+        if len(channel_weights) != len(task.channels):
+            raise DgslmError(f"channel_weights {channel_weights} do not match the channels {task.channels}", path)
     criterion = CriterionConfig(
         channels=task.channels,
         targets=task.targets,
         delayed_duration_target=task.delayed_duration_target,
         main_and_cross_weights=cfg.main_and_cross_weights,
+        channel_weights=channel_weights or None,
         general_unit_loss_weight=cfg.general_unit_loss_weight,
         edge_unit_loss_weight=cfg.edge_unit_loss_weight,
         duration_loss_weight=cfg.duration_loss_weight,
+        sentence_avg=bool((raw_cfg.get("criterion") or {}).get("sentence_avg", False)),
         pad=cfg.pad_index,
     )
     return model, cfg, task, criterion

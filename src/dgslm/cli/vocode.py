@@ -12,8 +12,8 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-file", required=True, help="code file: one {'audio': ..., 'unitA': ..., 'unitB': ...} per line")
-    parser.add_argument("--vocoder", required=True, help="unit HiFi-GAN checkpoint ({'generator': state_dict})")
-    parser.add_argument("--vocoder-cfg", required=True, help="its config.json")
+    parser.add_argument("--vocoder", required=True, help="unit HiFi-GAN checkpoint ({'generator': state_dict}) or converted folder")
+    parser.add_argument("--vocoder-cfg", help="its config.json (default: a converted folder's own)")
     parser.add_argument("--results-path", default=".", help="output folder (default: the current folder)")
     parser.add_argument("--channels", default="unitA,unitB", help="comma-separated channel keys (default: unitA,unitB)")
     parser.add_argument("--sample-rate", type=int, default=16_000, help="output rate; resampled from 16 kHz if different")

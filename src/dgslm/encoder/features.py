@@ -133,7 +133,11 @@ def build_feature_reader(
 
         if hubert_path is None:
             raise DgslmError("feature type 'hubert' needs a HuBERT checkpoint (--hubert PATH)")
-        return HubertFeatures(load_hubert(hubert_path, device), layer, autocast_dtype=autocast_dtype, streaming=streaming)
+        model = load_hubert(hubert_path, device)
+        try:
+            return HubertFeatures(model, layer, autocast_dtype=autocast_dtype, streaming=streaming)
+        except ValueError as err:  # a layer the model does not have
+            raise DgslmError(str(err), hubert_path) from None
     if feature_type == "logmel":
         return LogMelFeatures()
     if feature_type == "mfcc":

@@ -6,27 +6,38 @@ The pickle is read by :mod:`dgslm.safe_pickle` (fairseq/omegaconf objects such a
 (hydra-era dict) or ``args`` (older ``argparse.Namespace``).
 Training-only tensors (``mask_emb``, ``final_proj``, ``label_embs_concat``...) are ignored and
 the positional conv's weight norm is folded into a plain weight.
+
+Our converted HuBERT folder (``dgslm convert``): ``model.safetensors`` (the :class:`Hubert`
+state dict), ``config.json`` (``{"format": "dgslm.hubert", "version": 1, "config": HubertConfig,
+"layer": L}``, L the layer the k-means was learned on) and ``kmeans.safetensors`` (its centres).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import logging
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from dgslm.encoder.hubert import Hubert, HubertConfig
+from dgslm.encoder.kmeans import save_centers
 from dgslm.errors import DgslmError
+from dgslm.fileio import atomic_folder
+from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
+from dgslm.weight_norm import fold_weight_norm
 
 logger = logging.getLogger(__name__)
 
 TRAINING_ONLY = re.compile(r"^(mask_emb|label_embs(_concat)?|final_proj\..*|target_glu\..*)$")
 POS_CONV = "encoder.pos_conv.0."
+HUBERT_FORMAT = "dgslm.hubert"
 
 
 def load_pickled_checkpoint(path: str | os.PathLike) -> dict:
@@ -102,25 +113,22 @@ def config_from_checkpoint(state: dict) -> HubertConfig:
     return cfg
 
 
-def fold_weight_norm(g: Tensor, v: Tensor, dim: int = 2) -> Tensor:
-    """w = g * v / ||v||, the norm taken over every dimension except ``dim``."""
-    other = [d for d in range(v.dim()) if d != dim]
-    return g * v / v.norm(dim=other, keepdim=True)
-
-
 def convert_state_dict(weights: dict[str, Tensor]) -> dict[str, Tensor]:
     """fairseq HuBERT weights -> our names: drop training-only tensors, fold weight norm, fp32."""
     out = {k: v.float() for k, v in weights.items() if not TRAINING_ONLY.match(k) and not k.startswith(POS_CONV)}
     pos = {k[len(POS_CONV) :]: v.float() for k, v in weights.items() if k.startswith(POS_CONV)}
     g = pos.get("weight_g", pos.get("parametrizations.weight.original0"))
     v = pos.get("weight_v", pos.get("parametrizations.weight.original1"))
-    out["encoder.pos_conv.weight"] = pos["weight"] if "weight" in pos else fold_weight_norm(g, v)
+    out["encoder.pos_conv.weight"] = pos["weight"] if "weight" in pos else fold_weight_norm(g, v, dim=2)
     out["encoder.pos_conv.bias"] = pos["bias"]
     return out
 
 
 def load_hubert(path: str | os.PathLike, device: str | torch.device = "cpu") -> Hubert:
-    """Build and load a :class:`Hubert` from an original fairseq HuBERT ``.pt`` file, in eval mode."""
+    """Build and load a :class:`Hubert`, in eval mode, from an original fairseq HuBERT ``.pt``
+    file or from one of our converted folders."""
+    if Path(path).is_dir():
+        return load_hubert_folder(path, device)[0]
     state = load_pickled_checkpoint(path)
     try:
         cfg = config_from_checkpoint(state)
@@ -132,3 +140,37 @@ def load_hubert(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
                 "pre-norm" if cfg.layer_norm_first else "post-norm")
     return model.to(device).eval()
 
+
+def save_hubert_folder(folder: str | os.PathLike, model: Hubert, centers, layer: int) -> None:
+    """Write a HuBERT, the k-means centres of its layer ``layer`` and that layer into ``folder``
+    (replaced atomically)."""
+    model.check_layer(layer)
+    with atomic_folder(folder) as tmp:
+        save_weights(tmp / WEIGHTS, model.state_dict(), HUBERT_FORMAT)
+        write_config(tmp / CONFIG, {"format": HUBERT_FORMAT, "version": 1, "config": dataclasses.asdict(model.cfg),
+                                    "layer": layer})  # fmt: skip
+        save_centers(tmp / KMEANS, centers)
+
+
+def hubert_folder_config(folder: str | os.PathLike) -> tuple[HubertConfig, int]:
+    """(config, k-means layer) recorded in a converted folder's ``config.json``."""
+    path = Path(folder) / CONFIG
+    meta = read_config(path, HUBERT_FORMAT)
+    try:
+        values = dict(meta["config"])
+        values["conv_layers"] = tuple(tuple(int(x) for x in layer) for layer in values["conv_layers"])
+        return HubertConfig(**values), int(meta["layer"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DgslmError(f"bad HuBERT config: {err}", path) from None
+
+
+def load_hubert_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Hubert, int]:
+    """(HuBERT in eval mode, its k-means layer) from a converted folder."""
+    cfg, layer = hubert_folder_config(folder)
+    model = Hubert(cfg)
+    weights = Path(folder) / WEIGHTS
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as err:
+        raise DgslmError(f"weights do not match the config: {str(err).splitlines()[0]}", weights) from None
+    return model.to(device).eval(), layer

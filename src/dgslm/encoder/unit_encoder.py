@@ -16,8 +16,12 @@ from torch import Tensor
 
 from dgslm.audio import SAMPLE_RATE, load_audio, resample
 from dgslm.encoder.features import FeatureReader, build_feature_reader
+from dgslm.encoder.hubert_checkpoint import hubert_folder_config
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.errors import DgslmError
+
+
+DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
 
 
 def default_device() -> torch.device:
@@ -41,16 +45,20 @@ class UnitEncoder:
         cls,
         hubert_path: str | os.PathLike | None,
         km_path: str | os.PathLike,
-        layer: int = 12,
+        layer: int | None = None,
         device: str | torch.device | None = None,
         feature_type: str = "hubert",
         autocast_dtype: torch.dtype | None = None,
         streaming: tuple[int, int] | None = None,
     ) -> "UnitEncoder":
-        """HuBERT checkpoint (original fairseq ``.pt``) + k-means file (ours or the original
-        pickle). ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
+        """HuBERT checkpoint (original fairseq ``.pt`` or our converted folder) + k-means file
+        (ours or the original pickle). ``layer`` defaults to a converted folder's k-means layer,
+        else 12. ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
         ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``)."""
         device = torch.device(device) if device is not None else default_device()
+        if layer is None:
+            folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
+            layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER
         reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming)
         return cls(reader, KMeansQuantizer.from_file(km_path), device)
 

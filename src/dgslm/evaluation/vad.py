@@ -10,11 +10,14 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dgslm.errors import DgslmError
+
+if TYPE_CHECKING:  # torch is imported by silero-vad's users only: `dgslm evaluate --help` stays fast
+    import torch
 
 VAD_METHODS = ("silero", "energy")
 
@@ -78,6 +81,8 @@ def energy_vad(wave: np.ndarray, sample_rate: int, cfg: EnergyVadConfig | None =
 def _silero() -> tuple[torch.nn.Module, Callable]:
     """silero-vad's TorchScript model from the wheel's own data folder (nothing is downloaded),
     and its ``get_speech_timestamps``."""
+    import torch
+
     threads = torch.get_num_threads()
     from silero_vad import get_speech_timestamps, load_silero_vad  # sets torch threads to 1
 
@@ -93,6 +98,8 @@ def silero_vad(wave: np.ndarray, sample_rate: int, cfg: SileroVadConfig | None =
     cfg = cfg or SileroVadConfig()
     if sample_rate != 16_000:
         raise DgslmError(f"silero-vad needs 16 kHz audio, got {sample_rate} Hz")
+    import torch
+
     model, get_speech_timestamps = _silero()
     stamps = get_speech_timestamps(
         torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)),

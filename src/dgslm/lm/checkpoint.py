@@ -17,18 +17,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from dgslm.errors import DgslmError
-from dgslm.fileio import atomic_path, atomic_write
+from dgslm.fileio import atomic_path
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.model_folder import CONFIG, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
 from dgslm.units.dictionary import Dictionary
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT = "dgslm.speech_dlm"
 TIED_KEY = "output_projection.0.weight"
 _DROPPED = re.compile(r"^(version|embed_positions\._float_tensor|embed_positions\.weights)$")
@@ -118,12 +116,14 @@ def save_fairseq_checkpoint(
     cfg: SpeechDLMConfig | None = None,
     extra: dict[str, Any] | None = None,
     base_cfg: Mapping[str, Any] | None = None,
+    run_cfg: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Write ``path`` atomically in the original's layout: ``{args: None, cfg, model,
     criterion: None, optimizer_history, task_state, extra_state}`` plus ``extra``'s top-level
     entries (e.g. ``last_optimizer_state``). ``base_cfg`` (e.g. the raw cfg of a loaded
-    original) supplies the non-model cfg sections; the model/task/criterion sections always
-    come from ``cfg`` (default ``model.cfg``)."""
+    original) supplies the non-model cfg sections; the model/task/criterion sections come
+    from ``cfg`` (default ``model.cfg``), then ``run_cfg``'s fields (how the model was
+    trained: ``{"task": {...}, "criterion": {...}}``, the original's names) win."""
     cfg = cfg or model.cfg
     full_cfg = fairseq_cfg_defaults()
     if base_cfg is not None:
@@ -134,7 +134,7 @@ def save_fairseq_checkpoint(
             # the base keeps its run fields (data, seed) and any field the config does not hold
             ours = {k: v for k, v in section.items() if k not in ("data", "seed")}
             section = {**section, **base, **ours}
-        full_cfg[name] = section
+        full_cfg[name] = {**section, **(run_cfg or {}).get(name, {})}
     ckpt: dict[str, Any] = {
         "args": None,
         "cfg": full_cfg,
@@ -173,15 +173,11 @@ def save_pretrained(
     dicts = dictionary if isinstance(dictionary, Mapping) else {ch: dictionary for ch in cfg.channels}
     if set(dicts) != set(cfg.channels):
         raise DgslmError(f"dictionaries for {sorted(dicts)} but the model has channels {list(cfg.channels)}", folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = dict(model.state_dict())
     if cfg.share_input_output_embed:
         del state[TIED_KEY]
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-    with atomic_write(folder / CONFIG_FILE) as handle:
-        json.dump({"format": FORMAT, "version": 1, "config": cfg.to_dict()}, handle, indent=2)
-        handle.write("\n")
+    save_weights(folder / WEIGHTS, state, FORMAT)
+    write_config(folder / CONFIG, {"format": FORMAT, "version": 1, "config": cfg.to_dict()})
     first = dicts[cfg.channels[0]]
     if all(d.symbols == first.symbols for d in dicts.values()):
         first.save(folder / "dict.txt")
@@ -208,29 +204,18 @@ def load_dictionaries(folder: str | os.PathLike, cfg: SpeechDLMConfig) -> dict[s
 
 
 def is_pretrained_folder(path: str | os.PathLike) -> bool:
-    return (Path(path) / CONFIG_FILE).is_file() and (Path(path) / WEIGHTS_FILE).is_file()
+    return (Path(path) / CONFIG).is_file() and (Path(path) / WEIGHTS).is_file()
 
 
 def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
     """One of our folders -> (model, {channel: Dictionary})."""
     folder = Path(folder)
-    config_path = folder / CONFIG_FILE
+    meta = read_config(folder / CONFIG, FORMAT)
     try:
-        meta = json.loads(config_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise DgslmError(f"not a SpeechDLM config (format {meta.get('format')!r})", config_path)
         cfg = SpeechDLMConfig.from_dict(meta["config"])
-    except FileNotFoundError:
-        raise DgslmError(f"no {CONFIG_FILE}: not a dgslm model folder", folder) from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise DgslmError(f"bad model config: {err}", config_path) from None
-    try:
-        state = load_file(str(folder / WEIGHTS_FILE))
-    except FileNotFoundError:
-        raise DgslmError(f"no {WEIGHTS_FILE}", folder) from None
-    except Exception as err:  # safetensors raises its own error types on corrupt files
-        raise DgslmError(f"cannot read weights: {err}", folder / WEIGHTS_FILE) from None
-    return build_model(cfg, state, folder / WEIGHTS_FILE), load_dictionaries(folder, cfg)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DgslmError(f"bad model config: {err}", folder / CONFIG) from None
+    return build_model(cfg, load_weights(folder / WEIGHTS), folder / WEIGHTS), load_dictionaries(folder, cfg)
 
 
 def load_model(path: str | os.PathLike) -> SpeechDLMModel:

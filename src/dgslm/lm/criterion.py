@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,21 @@ class CriterionConfig:
     sentence_avg: bool = False
     fairseq_compat: bool = False
     pad: int = 1
+
+    def to_fairseq_cfg(self) -> dict[str, dict[str, Any]]:
+        """The original's ``criterion`` fields, and ``channel_weights`` (a ``task`` field there),
+        weights written as it writes them ("1,0")."""
+        joined = lambda values: ",".join(f"{float(v):g}" for v in values)  # noqa: E731
+        return {
+            "task": {"channel_weights": joined(self.channel_weights) if self.channel_weights else None},
+            "criterion": {
+                "sentence_avg": self.sentence_avg,
+                "main_and_cross_weights": joined(self.main_and_cross_weights),
+                "general_unit_loss_weight": self.general_unit_loss_weight,
+                "edge_unit_loss_weight": self.edge_unit_loss_weight,
+                "duration_loss_weight": self.duration_loss_weight,
+            },
+        }
 
     def target_weight(self, target: str) -> float:
         return {

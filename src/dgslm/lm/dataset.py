@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,6 +108,19 @@ class TaskConfig:
             delayed_duration_target=on("delayed_duration_target", "True"),
             max_target_durations=task.get("max_target_durations", 256),
         )
+
+    def to_fairseq_cfg(self) -> dict[str, Any]:
+        """The original's ``task`` fields this config holds (target flags as strings, as it writes them)."""
+        return {
+            "channels": ",".join(self.channels),
+            "tokens_per_sample": self.tokens_per_sample,
+            "sample_break_mode": self.sample_break_mode,
+            "next_unit_prediction": str("next" in self.targets),
+            "edge_unit_prediction": str("edge" in self.targets),
+            "duration_prediction": str("duration" in self.targets),
+            "delayed_duration_target": str(self.delayed_duration_target),
+            "max_target_durations": self.max_target_durations,
+        }
 
 
 def discover_channels(data: str | Path) -> tuple[str, ...]:

@@ -342,7 +342,9 @@ class Trainer:
             "last_optimizer_state": self.optimizer.state_dict(),
         }  # fmt: skip
         last = folder / "checkpoint_last.pt"
-        save_fairseq_checkpoint(last, self.model, self.model_cfg, extra=extra)
+        run_cfg = self.criterion_cfg.to_fairseq_cfg()
+        run_cfg["task"].update(self.task.to_fairseq_cfg())
+        save_fairseq_checkpoint(last, self.model, self.model_cfg, extra=extra, run_cfg=run_cfg)
         copies = []
         if end_of_epoch and not cfg.no_epoch_checkpoints:
             copies.append(folder / f"checkpoint{epoch}.pt")
@@ -359,7 +361,7 @@ class Trainer:
         distributed.barrier()
 
     def _load(self, path: Path) -> None:
-        raw = checkpointing.load_state(path, map_location="cpu")
+        raw = checkpointing.load_state(path)
         state = raw.get("extra_state", {}).get("dgslm")
         if state is None:
             raise DgslmError("not a dgslm training checkpoint (no training state to resume)", path)

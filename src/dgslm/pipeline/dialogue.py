@@ -28,7 +28,6 @@ from dgslm.audio import SAMPLE_RATE, resample
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
 from dgslm.lm.hub import SpeechDLM
-from dgslm.pipeline.converted import load_unit_encoder, load_vocoder
 from dgslm.pipeline.resolve import ModelPaths, resolve_model_paths
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
@@ -95,10 +94,10 @@ class DialoguePipeline:
         paths = paths or resolve_model_paths(**flags)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         start = time.perf_counter()
-        encoder = load_unit_encoder(paths.hubert, paths.kmeans, paths.layer, device)
+        encoder = UnitEncoder.from_pretrained(paths.hubert, paths.kmeans, paths.layer, device)
         data = paths.speech_dlm_data
         lm = SpeechDLM.from_pretrained(paths.speech_dlm, data_name_or_path=Path(data).resolve() if data else ".")
-        vocoder = load_vocoder(paths.vocoder, paths.vocoder_cfg, device)
+        vocoder = UnitVocoder.from_pretrained(paths.vocoder, paths.vocoder_cfg, device)
         logger.info("loaded the models in %.1f s (%s) on %s", time.perf_counter() - start,
                     ", ".join(f"{m}: {s}" for m, s in paths.sources.items()), device)  # fmt: skip
         return cls(encoder, lm.to(device), vocoder, speakers)

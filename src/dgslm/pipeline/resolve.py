@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dgslm.errors import DgslmError
+from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS
 from dgslm.pipeline.model_files import BASE_URL, MODELS, cache_dir, find_model_files
 
 CONVERTED = "converted"  # cache sub-folder written by `dgslm convert`
@@ -29,9 +30,6 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
 DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
 
 # converted folder layouts (dgslm.pipeline.converted writes them)
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-KMEANS = "kmeans.safetensors"
 MARKERS = {"hubert": (WEIGHTS, CONFIG, KMEANS), "speech_dlm": (WEIGHTS, CONFIG), "hifigan": (WEIGHTS, CONFIG)}
 LABELS = {"hubert": "HuBERT + k-means", "speech_dlm": "SpeechDLM", "hifigan": "unit HiFi-GAN vocoder"}
 FLAGS = {

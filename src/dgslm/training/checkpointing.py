@@ -40,9 +40,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_to_tuples(state["python"]))
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():  # one state per GPU of the saving run
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), index)
 
 
 def _to_lists(value):
@@ -60,13 +61,29 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a training state saved by ``save_state`` (no code runs: ``weights_only``)."""
+    """Load a training state saved by ``save_state`` (no code runs: ``weights_only``). Tensors
+    go to ``map_location`` except the RNG states (any ``rng`` entry), which ``set_rng_state``
+    needs on the CPU."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DgslmError("checkpoint not found", path) from None
     except Exception as err:  # unpickling errors have many types
         raise DgslmError(f"cannot read checkpoint: {err}", path) from None
+    return _to_device(state, torch.device(map_location))
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    """``value`` with its tensors moved to ``device``, except under ``rng`` keys."""
+    if device.type == "cpu":
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: v if k == "rng" else _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def latest_checkpoint(folder: str | os.PathLike, name: str = "checkpoint_last.pt") -> Path | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_write
+from dgslm.model_folder import read_config
 
 
 @dataclass
@@ -84,16 +85,7 @@ class VocoderConfig:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "VocoderConfig":
         """Read a ``config.json`` (DgslmError naming the file if it is not a JSON object)."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                raw = json.load(handle)
-        except FileNotFoundError:
-            raise DgslmError("no such vocoder config", path) from None
-        except json.JSONDecodeError as err:
-            raise DgslmError(f"invalid JSON: {err.msg}", path, err.lineno) from None
-        if not isinstance(raw, dict):
-            raise DgslmError("vocoder config must be a JSON object", path)
-        return cls.from_dict(raw, path)
+        return cls.from_dict(read_config(path), path)
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.extra)

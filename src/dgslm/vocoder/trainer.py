@@ -134,7 +134,7 @@ class VocoderTrainer:
         path = latest_checkpoint(self.save_dir)
         if path is None:
             return False
-        state = load_state(path, map_location="cpu")  # RNG states must stay on the CPU; load_state_dict moves the rest
+        state = load_state(path)  # on the CPU: load_state_dict moves each part to its module's device
         for name in ("generator", "mpd", "msd", "optim_g", "optim_d", "sched_g", "sched_d"):
             getattr(self, name).load_state_dict(state[name])
         self.step = int(state["step"])

@@ -39,10 +39,12 @@ class UnitVocoder:
     def from_pretrained(
         cls,
         vocoder_path: str | os.PathLike,
-        config_path: str | os.PathLike,
+        config_path: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
         autocast_dtype: torch.dtype | None = None,
     ) -> "UnitVocoder":
+        """An original checkpoint + its ``config.json``, or a converted folder (whose own
+        ``config.json`` is the default)."""
         return cls(load_generator(vocoder_path, config_path), device, autocast_dtype, source=str(vocoder_path))
 
     @property
