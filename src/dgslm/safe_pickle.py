@@ -163,10 +163,12 @@ def safe_torch_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: b
         obj = torch.load(path, map_location=map_location, pickle_module=_pickle_module(allow), weights_only=False)
     except _Forbidden as err:
         raise DgslmError(f"refusing to load {path}: forbidden global {err}") from None
-    except (FileNotFoundError, IsADirectoryError) as err:
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise DgslmError(f"cannot read checkpoint: {err.strerror}", path) from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, TypeError) as err:
-        raise DgslmError(f"not a readable PyTorch checkpoint ({type(err).__name__}: {err})", path) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, TypeError, OSError, MemoryError, OverflowError) as err:
+        # OSError: torch's zip reader on a truncated file; MemoryError: a corrupt storage size
+        reason = " ".join(str(err).split())
+        raise DgslmError(f"not a readable PyTorch checkpoint ({type(err).__name__}: {reason})", path) from None
     return to_plain(obj) if plain else obj
 
 
@@ -180,8 +182,9 @@ def safe_pickle_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: 
         raise DgslmError(f"refusing to load {path}: forbidden global {err}") from None
     except OSError as err:
         raise DgslmError(f"cannot read pickle: {err.strerror}", path) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError) as err:
-        raise DgslmError(f"not a readable pickle ({type(err).__name__}: {err})", path) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, MemoryError, OverflowError) as err:
+        reason = " ".join(str(err).split())
+        raise DgslmError(f"not a readable pickle ({type(err).__name__}: {reason})", path) from None
     return to_plain(obj) if plain else obj
 
 

@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         prompts = [units_prompt(record, channels, args.prompt_seconds, args.units, line)
                    for line, record in enumerate(records, 1)]  # fmt: skip
+        for line, prompt in enumerate(prompts, 1):  # strict as `dgslm sample`: only <unk> leaves a unit free
+            for channel in channels:
+                symbols = prompt[channel].split()
+                pipe.lm.dicts[channel].encode_symbols(symbols, strict=True, path=args.units, line_no=line)
         source = args.units
     for line, prompt in enumerate(prompts, 1):  # every prompt is checked before any is generated
         pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE),
