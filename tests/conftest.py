@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests: the same examples on every run (CI never flakes on a new random case), and
+# no per-example deadline (the CI machine's 2 cores are shared).
+settings.register_profile("dgslm", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("dgslm")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -15,6 +15,6 @@ class DgslmError(Exception):
             if line is not None:
                 where += f":{line}"
             where += ": "
-        super().__init__(f"{where}{message}")
+        super().__init__(" ".join(f"{where}{message}".split()))  # always one line
         self.path = path
         self.line = line

@@ -56,6 +56,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     g.add_argument("--fp16", action="store_true", help="float16 autocast with dynamic loss scaling")
+    g.add_argument("--fp16-init-scale", type=float, default=128.0, help="initial fp16 loss scale (fairseq's default)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
 
 
@@ -105,7 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--adam-eps", type=float, default=1e-8)
     o.add_argument("--weight-decay", "--wd", dest="weight_decay", type=float, default=0.0)
     o.add_argument("--clip-norm", type=float, default=0.0)
-    o.add_argument("--lr", type=first_float, default=5e-4)
+    o.add_argument("--lr", type=first_float, default=5e-4,
+                   help="peak learning rate (default: the released recipe's; fairseq's own default is 0.25)")
     o.add_argument("--lr-scheduler", default="inverse_sqrt", choices=["inverse_sqrt"])
     o.add_argument("--warmup-updates", type=int, default=4000)
     o.add_argument("--warmup-init-lr", type=float, default=-1.0)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dgslm.audio import resample, write_wav
     from dgslm.errors import DgslmError
-    from dgslm.vocoder.dataset import read_numbered_codes
+    from dgslm.units.codes import iter_code_file
     from dgslm.vocoder.unit_vocoder import UnitVocoder
 
     device = "cpu" if args.cpu else args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError(f"--channels needs two channel keys, got {args.channels!r}")
     dtype = None if args.dtype == "float32" else getattr(torch, args.dtype)
     vocoder = UnitVocoder.from_pretrained(args.vocoder, args.vocoder_cfg, device=device, autocast_dtype=dtype)
-    records = read_numbered_codes(args.in_file)
+    records = list(iter_code_file(args.in_file))
+    if not records:
+        raise DgslmError("no code lines to vocode", args.in_file)
     out_dir = Path(args.results_path)
     for index, (line, record) in enumerate(tqdm(records, desc="vocode", unit="dialogue")):
         missing = [c for c in channels if c not in record]

@@ -82,6 +82,7 @@ class TrainConfig:
     log_interval: int = 100
     seed: int = 1
     fp16: bool = False
+    fp16_init_scale: float = 128.0
     bf16: bool = False
     device: str | None = None
     num_workers: int = 1
@@ -132,7 +133,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
         )
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.fp16)
+        self.scaler = torch.amp.GradScaler(self.device.type, init_scale=cfg.fp16_init_scale, enabled=cfg.fp16)
         self.autocast_dtype = torch.float16 if cfg.fp16 else torch.bfloat16 if cfg.bf16 else None
         self.batches = self._train_batches()
 
@@ -348,7 +349,7 @@ class Trainer:
         copies = []
         if end_of_epoch and not cfg.no_epoch_checkpoints:
             copies.append(folder / f"checkpoint{epoch}.pt")
-        if cfg.save_interval_updates > 0 and self.num_updates % cfg.save_interval_updates == 0:
+        if not end_of_epoch and cfg.save_interval_updates > 0 and self.num_updates % cfg.save_interval_updates == 0:
             copies.append(folder / f"checkpoint_{epoch}_{self.num_updates}.pt")
         if is_best:
             copies.append(folder / "checkpoint_best.pt")

@@ -18,16 +18,7 @@ import torch
 from dgslm.audio import load_audio
 from dgslm.encoder.inputs import AUDIO_EXTENSIONS
 from dgslm.errors import DgslmError
-from dgslm.units.codes import read_code_file
-from dgslm.units.unit_files import open_text, read_lines
-
-
-def read_numbered_codes(path: str | os.PathLike) -> list[tuple[int, dict[str, str]]]:
-    """``read_code_file`` records with their 1-based line numbers (blank lines are skipped)."""
-    records = read_code_file(path)
-    with open_text(path) as handle:
-        numbers = [line_no for line_no, line in read_lines(handle, path) if line.strip()]
-    return list(zip(numbers, records))
+from dgslm.units.codes import iter_code_file
 
 
 @dataclass
@@ -54,7 +45,7 @@ class VocoderDataset:
         gives a speaker id per channel (None: single-speaker)."""
         root = Path(audio_root) if audio_root is not None else Path(code_file).parent
         self.items: list[VocoderItem] = []
-        for line, record in read_numbered_codes(code_file):
+        for line, record in iter_code_file(code_file):
             if "audio" not in record:
                 raise DgslmError("code line has no 'audio' key (needed for training)", code_file, line)
             path = root / record["audio"]
