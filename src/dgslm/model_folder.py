@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dgslm.errors import DgslmError
@@ -67,3 +68,16 @@ def read_config(path: str | os.PathLike, fmt: str | None = None) -> dict[str, An
     if fmt is not None and meta.get("format") != fmt:
         raise DgslmError(f"not a {fmt} config (format {meta.get('format')!r})", path)
     return meta
+
+
+FEATURES_FORMAT = "dgslm.features"  # a unit folder without HuBERT: log-mel/MFCC + k-means
+
+
+def features_folder_type(folder: str | os.PathLike) -> str | None:
+    """The feature type ("logmel", "mfcc") of a feature-only unit folder (``config.json`` with
+    ``"format": "dgslm.features"`` + ``kmeans.safetensors``), else None."""
+    try:
+        meta = json.loads((Path(folder) / CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("feature_type") if isinstance(meta, dict) and meta.get("format") == FEATURES_FORMAT else None

@@ -117,3 +117,20 @@ def test_allow_mono_duplicates_the_channel(reference, tmp_path):
     )
     (record,) = read_code_file(units)
     assert record["unitA"].split()[:24] == record["unitB"].split()[:24]
+
+
+def test_units_need_only_the_speech_dlm_and_the_vocoder(reference, tmp_path, monkeypatch, capsys):
+    """--units never encodes audio: no HuBERT/k-means flags, an empty cache, and no demo are fine."""
+    monkeypatch.setenv("DGSLM_HOME", str(tmp_path / "empty-home"))
+    codes = tmp_path / "codes.txt"
+    write_code_file(codes, [{"audio": "a", "unitA": "5 5 9", "unitB": "7 7 3"}])
+    lm = ["--speech-dlm", reference / "speechdlm" / "checkpoint" / "speech_dlm_small.pt"]
+    vocoder = ["--vocoder", reference / "vocoder" / "hifigan_vocoder"]
+    args = ["generate", "--units", codes, "-o", tmp_path / "o.wav", "--seconds", 0.1, "--no-demo", *FAST]
+    assert main([*map(str, args + lm + vocoder)]) == 0
+    assert sf.read(tmp_path / "o.wav")[0].shape == ((3 + 5) * HOP, 2)
+
+    assert main([*map(str, args + lm)]) == 1  # only what is missing is listed: the vocoder
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("dgslm generate: error: model files not found: unit HiFi-GAN vocoder. ")
+    assert "--models hifigan`" in err and "HuBERT" not in err and "SpeechDLM" not in err

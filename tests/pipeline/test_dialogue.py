@@ -7,7 +7,8 @@ import pytest
 
 from dgslm.audio import load_audio
 from dgslm.errors import DgslmError
-from dgslm.pipeline.dialogue import stereo_prompt
+from dgslm.pipeline.dialogue import DialoguePipeline, stereo_prompt
+from dgslm.pipeline.resolve import ModelPaths
 
 HOP = 320  # the reference vocoder: upsample rates 5*4*4*2*2
 
@@ -81,3 +82,21 @@ def test_prompt_shorter_than_one_frame(pipeline, prompt):
     with pytest.raises(DgslmError, match=r"^p.wav: prompt too short: 20\.0 ms; one 20 ms unit frame needs 25 ms"):
         pipeline.encode(wave[:320], rate, path="p.wav")
     assert len(pipeline.encode(wave[:400], rate)["unitA"].split()) == 1
+
+
+def test_without_the_encoder_units_work_and_encode_is_a_clear_error(reference, prompt, caplog):
+    """No HuBERT paths: no encoder is loaded; a demo source is announced as a demo."""
+    paths = ModelPaths(
+        None, None, None, reference / "speechdlm" / "checkpoint" / "speech_dlm_small.pt",
+        reference / "speechdlm" / "checkpoint", reference / "vocoder" / "hifigan_vocoder",
+        reference / "vocoder" / "config.json", sources={"speech_dlm": "demo somewhere", "hifigan": "flags"},
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="dgslm.pipeline.dialogue"):
+        pipe = DialoguePipeline.from_pretrained(paths, "cpu")
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "DEMO models for speech_dlm" in warning and "synthetic" in warning and "--no-demo" in warning
+    assert pipe.encoder is None
+    with pytest.raises(DgslmError, match="without the HuBERT \\+ k-means units encoder"):
+        pipe.encode(*prompt)
+    (out,) = pipe.continue_units({"unitA": "5 5 9", "unitB": "7 7 3"}, frames=2, seed=0, beam=1)
+    assert len(pipe.vocode(out)) == 5 * HOP

@@ -104,19 +104,51 @@ def test_missing_message_says_how_to_get_each_model(tmp_path):
     assert "HuBERT" not in message
 
 
-def test_generate_reports_missing_models_before_importing_torch(tmp_path, reference):
-    """The CLI resolves the files first: one line, exit 1, torch never imported, well under 1 s."""
+def test_only_the_models_asked_for(tmp_path):
+    """`generate --units` asks for the SpeechDLM and vocoder only: no HuBERT fields, none reported missing."""
+    downloaded(tmp_path, ["speech_dlm"])
+    with pytest.raises(DgslmError) as info:
+        resolve_model_paths(cache=tmp_path, models=("speech_dlm", "hifigan"), no_demo=True)
+    assert "model files not found: unit HiFi-GAN vocoder." in str(info.value)
+    assert "HuBERT" not in str(info.value) and "hubert" not in str(info.value)
+    downloaded(tmp_path, ["hifigan"])
+    paths = resolve_model_paths(cache=tmp_path, models=("speech_dlm", "hifigan"), hubert=tmp_path / "ignored")
+    assert (paths.hubert, paths.kmeans, paths.layer) == (None, None, None)
+    assert set(paths.sources) == {"speech_dlm", "hifigan"}
+    with pytest.raises(ValueError, match="models must be"):
+        resolve_model_paths(cache=tmp_path, models=("hubert",))
+
+
+def test_no_demo_flag_and_environment(tmp_path, monkeypatch):
+    demo = tmp_path / "demo"
+    converted(demo)
+    assert resolve_model_paths(cache=tmp_path / "cache", demo=demo).sources["hifigan"] == f"demo {demo / 'hifigan'}"
+    with pytest.raises(DgslmError, match="model files not found: HuBERT"):
+        resolve_model_paths(cache=tmp_path / "cache", demo=demo, no_demo=True)
+    monkeypatch.setenv("DGSLM_NO_DEMO", "1")
+    with pytest.raises(DgslmError, match="model files not found: HuBERT"):
+        resolve_model_paths(cache=tmp_path / "cache", demo=demo)
+    monkeypatch.setenv("DGSLM_NO_DEMO", "0")
+    assert resolve_model_paths(cache=tmp_path / "cache", demo=demo).sources["speech_dlm"].startswith("demo ")
+
+
+@pytest.mark.parametrize("no_demo", ["flag", "environment"])
+def test_generate_reports_missing_models_before_importing_torch(tmp_path, reference, no_demo):
+    """The CLI resolves the files first: one line, exit 1, torch never imported, well under 1 s.
+    With the demo turned off this holds even where the bundled demo exists."""
     prompt, out_wav = str(reference / "audio" / "stereo_test.wav"), str(tmp_path / "o.wav")
+    flags = ["--no-demo"] if no_demo == "flag" else []
     code = (
         "import sys, time\n"
-        "import dgslm.pipeline.resolve as resolve\n"
-        "resolve.DEMO_DIR = resolve.Path('/nonexistent')  # as before the demo models are bundled\n"
         "from dgslm.cli.main import main\n"
         "start = time.perf_counter()\n"
-        f"rc = main(['generate', {prompt!r}, '-o', {out_wav!r}])\n"
+        f"rc = main(['generate', {prompt!r}, '-o', {out_wav!r}, *{flags!r}])\n"
         "print(rc, 'torch' in sys.modules, time.perf_counter() - start)\n"
     )
     env = {**os.environ, "DGSLM_HOME": str(tmp_path / "home")}
+    env.pop("DGSLM_NO_DEMO", None)
+    if no_demo == "environment":
+        env["DGSLM_NO_DEMO"] = "1"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     rc, torch_imported, seconds = out.stdout.split()
     assert (rc, torch_imported) == ("1", "False")

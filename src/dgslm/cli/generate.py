@@ -5,8 +5,9 @@
 
 Output names: one output -> OUT.wav; several -> OUT_<sample>.wav for an audio prompt,
 OUT_<line>.wav / OUT_<line>_<sample>.wav for a code file (0-based). The model files are found
-by :func:`dgslm.pipeline.resolve.resolve_model_paths` (flags > cache > bundled demo) before
-anything heavy is imported, so a missing model is reported at once.
+by :func:`dgslm.pipeline.resolve.resolve_model_paths` (flags > cache > bundled demo, unless
+``--no-demo`` or ``DGSLM_NO_DEMO=1``) before anything heavy is imported, so a missing model is
+reported at once. ``--units`` needs no HuBERT + k-means: only the SpeechDLM and the vocoder.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--speech-dlm-data", help="folder of dict.unitA.txt/dict.unitB.txt (default: the checkpoint's)")
     models.add_argument("--vocoder", help="unit HiFi-GAN checkpoint or converted folder")
     models.add_argument("--vocoder-cfg", help="vocoder config.json (default: the one beside the vocoder)")
+    models.add_argument(
+        "--no-demo", action="store_true", help="never fall back to the bundled demo models (also: DGSLM_NO_DEMO=1)"
+    )
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
 
 
@@ -95,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError(f"--num-samples must be >= 1, got {args.num_samples}")
     if not Path(args.prompt if args.prompt is not None else args.units).is_file():
         raise DgslmError("no such file", args.prompt if args.prompt is not None else args.units)
+    needed = ("speech_dlm", "hifigan") if args.units is not None else ("hubert", "speech_dlm", "hifigan")
     paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
-                                args.vocoder, args.vocoder_cfg)  # fmt: skip
+                                args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
     from dgslm.audio import load_audio, write_wav
     from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt

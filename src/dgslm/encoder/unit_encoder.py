@@ -19,6 +19,7 @@ from dgslm.encoder.features import FeatureReader, build_feature_reader
 from dgslm.encoder.hubert_checkpoint import hubert_folder_config
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.errors import DgslmError
+from dgslm.model_folder import features_folder_type
 
 
 DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
@@ -52,10 +53,13 @@ class UnitEncoder:
         streaming: tuple[int, int] | None = None,
     ) -> "UnitEncoder":
         """HuBERT checkpoint (original fairseq ``.pt`` or our converted folder) + k-means file
-        (ours or the original pickle). ``layer`` defaults to a converted folder's k-means layer,
+        (ours or the original pickle), or a feature-only unit folder (log-mel/MFCC, see
+        :func:`dgslm.model_folder.features_folder_type`). ``layer`` defaults to a converted folder's k-means layer,
         else 12. ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
         ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``)."""
         device = torch.device(device) if device is not None else default_device()
+        if feature_type == "hubert" and hubert_path is not None and (kind := features_folder_type(hubert_path)):
+            feature_type, hubert_path = kind, None  # a log-mel/MFCC unit folder: no HuBERT
         if layer is None:
             folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
             layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER

@@ -28,7 +28,7 @@ from dgslm.audio import SAMPLE_RATE, resample
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
 from dgslm.lm.hub import SpeechDLM
-from dgslm.pipeline.resolve import ModelPaths, resolve_model_paths
+from dgslm.pipeline.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,9 @@ def stereo_prompt(
 class DialoguePipeline:
     """UnitEncoder (stereo audio -> units), SpeechDLM (continue both channels), UnitVocoder."""
 
-    def __init__(self, encoder: UnitEncoder, lm: SpeechDLM, vocoder: UnitVocoder, speakers: Sequence[int] = (0, 4)):
+    def __init__(
+        self, encoder: UnitEncoder | None, lm: SpeechDLM, vocoder: UnitVocoder, speakers: Sequence[int] = (0, 4)
+    ):
         self.encoder = encoder
         self.lm = lm.eval()
         self.vocoder = vocoder
@@ -89,17 +91,26 @@ class DialoguePipeline:
         speakers: Sequence[int] = (0, 4),
         **flags,
     ) -> DialoguePipeline:
-        """Load the three models from ``paths``, or from :func:`resolve_model_paths` (``flags``:
-        hubert, km, layer, speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, cache, demo)."""
+        """Load the models from ``paths``, or from :func:`resolve_model_paths` (``flags``: hubert,
+        km, layer, speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, cache, demo, models, no_demo).
+        Without HuBERT paths (``models=("speech_dlm", "hifigan")``) there is no encoder: the
+        pipeline then starts from units only."""
         paths = paths or resolve_model_paths(**flags)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         start = time.perf_counter()
-        encoder = UnitEncoder.from_pretrained(paths.hubert, paths.kmeans, paths.layer, device)
+        encoder = None
+        if paths.hubert is not None:
+            encoder = UnitEncoder.from_pretrained(paths.hubert, paths.kmeans, paths.layer, device)
         data = paths.speech_dlm_data
         lm = SpeechDLM.from_pretrained(paths.speech_dlm, data_name_or_path=Path(data).resolve() if data else ".")
         vocoder = UnitVocoder.from_pretrained(paths.vocoder, paths.vocoder_cfg, device)
         logger.info("loaded the models in %.1f s (%s) on %s", time.perf_counter() - start,
                     ", ".join(f"{m}: {s}" for m, s in paths.sources.items()), device)  # fmt: skip
+        if demo := [m for m, source in paths.sources.items() if source.startswith("demo ")]:
+            logger.warning("using the bundled DEMO models for %s: trained on synthetic espeak-ng speech, not a real "
+                           "dialogue model (%s); `dgslm download` fetches the released dGSLM, "
+                           "--no-demo / DGSLM_NO_DEMO=1 turns this fallback off",
+                           ", ".join(demo), DEMO_DIR / "README.txt")  # fmt: skip
         return cls(encoder, lm.to(device), vocoder, speakers)
 
     @property
@@ -115,6 +126,10 @@ class DialoguePipeline:
 
     def encode(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path=None) -> dict[str, str]:
         """Stereo ``[samples, 2]`` audio -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB)."""
+        if self.encoder is None:
+            raise DgslmError("this pipeline was loaded without the HuBERT + k-means units encoder, so it "
+                             "cannot encode audio; load it with the hubert model to start from audio",
+                             path)  # fmt: skip
         need = self.encoder.reader.min_samples
         if round(len(waveform) * SAMPLE_RATE / sample_rate) < need:
             raise DgslmError(f"prompt too short: {len(waveform) / sample_rate * 1000:.1f} ms; one 20 ms unit "

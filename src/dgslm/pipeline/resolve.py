@@ -6,28 +6,31 @@ For each of the three models (HuBERT + k-means, SpeechDLM, unit HiFi-GAN), in th
    ``--vocoder``/``--vocoder-cfg``): original files or our converted folders;
 2. the cache (``$DGSLM_HOME``, default ``~/.cache/dgslm``): first the converted folders of
    ``dgslm convert`` under ``converted/<model>/``, then the originals of ``dgslm download``;
-3. the bundled demo models, ``dgslm/assets/demo/<model>/`` (converted folders), if present.
+3. the bundled demo models, ``dgslm/assets/demo/<model>/`` (converted folders), if present,
+   unless turned off (``no_demo``, ``--no-demo``, or ``DGSLM_NO_DEMO=1`` in the environment).
 
-Only file names are checked here (no torch import), so a missing model is reported at once.
+Only the models asked for are looked up (``dgslm generate --units`` needs no HuBERT). Only file
+names are checked here (no torch import), so a missing model is reported at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 from dgslm.errors import DgslmError
-from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS
+from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS, features_folder_type
 from dgslm.pipeline.model_files import BASE_URL, MODELS, cache_dir, find_model_files
 
 CONVERTED = "converted"  # cache sub-folder written by `dgslm convert`
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
 DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
+NO_DEMO_ENV = "DGSLM_NO_DEMO"  # set to 1: never fall back to the bundled demo models
 
 # converted folder layouts (dgslm.pipeline.converted writes them)
 MARKERS = {"hubert": (WEIGHTS, CONFIG, KMEANS), "speech_dlm": (WEIGHTS, CONFIG), "hifigan": (WEIGHTS, CONFIG)}
@@ -41,11 +44,12 @@ FLAGS = {
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The files the pipeline loads; ``sources`` says where each model was found."""
+    """The files the pipeline loads; ``sources`` says where each model was found. The HuBERT
+    fields are None when the units encoder was not asked for (``models`` without "hubert")."""
 
-    hubert: Path  # original HuBERT .pt, or a converted folder
-    kmeans: Path  # original joblib pickle, .safetensors or .npy centroids
-    layer: int
+    hubert: Path | None  # original HuBERT .pt, or a converted folder
+    kmeans: Path | None  # original joblib pickle, .safetensors or .npy centroids
+    layer: int | None
     speech_dlm: Path  # original .pt, or a converted folder
     speech_dlm_data: Path | None  # dict.<channel>.txt folder (None for a converted folder)
     vocoder: Path  # original {'generator': ...} checkpoint, or a converted folder
@@ -54,7 +58,10 @@ class ModelPaths:
 
 
 def is_converted(folder: Path, model: str) -> bool:
-    return folder.is_dir() and all((folder / name).is_file() for name in MARKERS[model])
+    names = MARKERS[model]
+    if model == "hubert" and features_folder_type(folder):  # log-mel/MFCC units: no HuBERT weights
+        names = (CONFIG, KMEANS)
+    return folder.is_dir() and all((folder / name).is_file() for name in names)
 
 
 def converted_layer(folder: Path) -> int | None:
@@ -145,14 +152,15 @@ def from_download(model: str, files: dict[str, Path]) -> dict:
     return {"vocoder": files["checkpoint"], "vocoder_cfg": files["config"]}
 
 
-def _candidates(model: str, flags: dict, cache: Path, demo: Path) -> Iterator[tuple[str, dict | None]]:
-    """(source, paths or None) for ``model``, in the resolution order; lazy, so the first hit wins."""
+def _candidates(model: str, flags: dict, cache: Path, demo: Path | None) -> Iterator[tuple[str, dict | None]]:
+    """(source, paths or None) for ``model``, in the resolution order (no demo when ``demo`` is
+    None); lazy, so the first hit wins."""
     yield "flags", from_flags(model, flags)
     if is_converted(folder := cache / CONVERTED / model, model):
         yield f"cache {folder}", _from_folder(model, folder)
     if files := find_model_files(cache)[model]:
         yield f"cache {cache / MODELS[model].folder}", from_download(model, files)
-    if is_converted(folder := demo / model, model):
+    if demo is not None and is_converted(folder := demo / model, model):
         yield f"demo {folder}", _from_folder(model, folder)
 
 
@@ -180,19 +188,27 @@ def resolve_model_paths(
     vocoder_cfg: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
     demo: str | os.PathLike | None = None,
+    models: Collection[str] = tuple(MARKERS),
+    no_demo: bool = False,
 ) -> ModelPaths:
-    """Find every model: flags > cache (converted, then downloaded) > bundled demo.
+    """Find each of ``models`` ("hubert", "speech_dlm", "hifigan"): flags > cache (converted,
+    then downloaded) > bundled demo.
 
-    ``demo`` defaults to the bundled :data:`DEMO_DIR`. Raises one DgslmError naming every
-    missing model, the ``dgslm download`` command, the URLs and cache paths, and the path flags."""
+    ``demo`` defaults to the bundled :data:`DEMO_DIR`; ``no_demo`` (or ``DGSLM_NO_DEMO=1``) skips
+    it. Raises one DgslmError naming every missing model, the ``dgslm download`` command, the URLs
+    and cache paths, and the path flags."""
+    if not {"speech_dlm", "hifigan"} <= set(models) <= set(MARKERS):
+        raise ValueError(f"models must be speech_dlm, hifigan and optionally hubert, got {sorted(models)}")
     cache = Path(cache) if cache is not None else cache_dir()
+    no_demo = no_demo or os.environ.get(NO_DEMO_ENV, "").strip() not in ("", "0")
+    demo = None if no_demo else Path(demo) if demo is not None else DEMO_DIR
     flags = dict(hubert=hubert, km=km, speech_dlm=speech_dlm, speech_dlm_data=speech_dlm_data,
                  vocoder=vocoder, vocoder_cfg=vocoder_cfg)  # fmt: skip
-    found: dict = {}
+    found: dict = {"hubert": None, "kmeans": None, "layer": None}
     sources: dict[str, str] = {}
     missing = []
-    for model in MARKERS:
-        for source, paths in _candidates(model, flags, cache, Path(demo) if demo is not None else DEMO_DIR):
+    for model in (m for m in MARKERS if m in models):
+        for source, paths in _candidates(model, flags, cache, demo):
             if paths:
                 found.update(paths)
                 sources[model] = source
@@ -201,5 +217,6 @@ def resolve_model_paths(
             missing.append(model)
     if missing:
         raise DgslmError(missing_message(missing, cache))
-    found["layer"] = layer if layer is not None else found["layer"] or DEFAULT_LAYER
+    if found["hubert"] is not None:
+        found["layer"] = layer if layer is not None else found["layer"] or DEFAULT_LAYER
     return ModelPaths(**found, sources=sources)
