@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 KMEANS = "kmeans.safetensors"  # the k-means centres in a converted HuBERT folder
+DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
 
 
 def save_weights(path: str | os.PathLike, state: Mapping[str, "Tensor"], fmt: str) -> None:

@@ -126,3 +126,12 @@ def test_bad_inputs_give_one_line_errors(capsys, tmp_path, kind):
     assert code == 1 and out == ""
     lines = [line for line in err.splitlines() if line.startswith("dgslm evaluate: error:")]
     assert len(lines) == 1 and str(path) in lines[0], err
+
+
+def test_code_file_errors_name_the_file_line(capsys, reference, tmp_path):
+    folder = reference / "vocoder"
+    path = tmp_path / "codes.txt"
+    path.write_text("\n{'unitA': '1 2', 'unitB': '3 4', 'unitC': '5 6'}\n")  # blank line 1, bad line 2
+    code, out, err = evaluate(capsys, path, "--vocoder", folder / "hifigan_vocoder", "--vocoder-cfg", folder / "config.json")
+    assert code == 1 and out == ""
+    assert f"{path}:2" in err and "expected 2 unit channels" in err, err

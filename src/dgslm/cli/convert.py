@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dgslm.errors import DgslmError
+    from dgslm.model_folder import DEFAULT_LAYER
     from dgslm.pipeline.model_files import cache_dir, find_model_files
-    from dgslm.pipeline.resolve import CONVERTED, DEFAULT_LAYER, MARKERS, from_download, from_flags, missing_message
+    from dgslm.pipeline.resolve import CONVERTED, MARKERS, from_download, from_flags, missing_message
 
     flags = vars(args)
     if any(flags[k] for k in ("hubert", "km", "speech_dlm", "speech_dlm_data", "vocoder", "vocoder_cfg")):

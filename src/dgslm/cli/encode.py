@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from dgslm.cli.options import split_names
 from dgslm.encoder.inputs import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError("no inputs: give audio files, folders or manifests")
     if args.num_shards < 1 or args.batch_size < 1:
         raise DgslmError("--num-shards and --batch-size must be >= 1")
-    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    channels = split_names(args.channels)
     if len(channels) != 2 or len(set(channels)) != 2:
         raise DgslmError(f"--channels needs two distinct names, got {args.channels!r}")
     items = shard(find_audio(sources, args.extension.split(",")), args.shard_id, args.num_shards)

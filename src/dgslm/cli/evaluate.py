@@ -42,12 +42,10 @@ def _load_vocoder(args: argparse.Namespace):
 
     if not args.vocoder_cfg and not os.path.isdir(args.vocoder):
         raise DgslmError("--vocoder needs --vocoder-cfg (unless it is a converted folder)")
-    import torch
-
+    from dgslm.device import pick_device
     from dgslm.vocoder.unit_vocoder import UnitVocoder
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return UnitVocoder.from_pretrained(args.vocoder, args.vocoder_cfg, device=device)
+    return UnitVocoder.from_pretrained(args.vocoder, args.vocoder_cfg, device=pick_device(args.device))
 
 
 def evaluate_set(paths: list[str], cfg: EvaluationConfig, vocoder=None, desc: str = "evaluate") -> list[DialogueEvents]:

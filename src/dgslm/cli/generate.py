@@ -16,6 +16,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from dgslm.cli.options import add_sampling_arguments
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,16 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
-    search = parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)")
-    search.add_argument("--beam-search", action="store_true", help="joint beam search instead of sampling")
-    search.add_argument(
-        "--beam-size", type=int, default=5, help="beam size; with sampling, samples drawn per output (the best is kept)"
-    )
-    search.add_argument("--sampling-topk", type=int, default=-1, help="sample among the k most likely units")
-    search.add_argument("--sampling-topp", type=float, default=-1.0, help="nucleus sampling threshold")
-    search.add_argument("--temperature", type=float, default=1.0, help="unit sampling temperature")
-    search.add_argument("--dur-temperature", type=float, default=1.0, help="duration temperature (> 1: shorter units)")
-    search.add_argument("--seed", type=int, default=123, help="random seed (default 123)")
+    add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
     voc = parser.add_argument_group("vocoder")
     voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
     voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
@@ -105,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
     from dgslm.audio import load_audio, write_wav
     from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt
-    from dgslm.units.codes import read_code_file, write_code_file
+    from dgslm.units.codes import iter_code_file, write_code_file
 
     if args.prompt is not None:
         wave, rate = load_audio(args.prompt, None)
         wave = stereo_prompt(wave, rate, args.prompt_seconds, args.allow_mono, args.prompt)
         records = None
     else:
-        records = read_code_file(args.units)
+        records = list(iter_code_file(args.units))  # (line number, record)
         if not records:
             raise DgslmError("no lines in the code file", args.units)
     pipe = DialoguePipeline.from_pretrained(paths, args.device, (args.channel1_spk, args.channel2_spk))
@@ -121,16 +114,15 @@ def run(args: argparse.Namespace) -> int:
         prompts = [pipe.encode(wave, path=args.prompt)]
         source = args.prompt
     else:
-        prompts = [units_prompt(record, channels, args.prompt_seconds, args.units, line)
-                   for line, record in enumerate(records, 1)]  # fmt: skip
-        for line, prompt in enumerate(prompts, 1):  # strict as `dgslm sample`: only <unk> leaves a unit free
+        prompts = [units_prompt(record, channels, args.prompt_seconds, args.units, line) for line, record in records]
+        for (line, _), prompt in zip(records, prompts):  # strict as `dgslm sample`: only <unk> leaves a unit free
             for channel in channels:
                 symbols = prompt[channel].split()
                 pipe.lm.dicts[channel].encode_symbols(symbols, strict=True, path=args.units, line_no=line)
         source = args.units
-    for line, prompt in enumerate(prompts, 1):  # every prompt is checked before any is generated
-        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE),
-                          f"{source}:{line}" if records else source)  # fmt: skip
+    where = [f"{source}:{line}" for line, _ in records] if records else [source]
+    for prompt, at in zip(prompts, where):  # every prompt is checked before any is generated
+        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE), at)
 
     sampling = dict(
         sampling=not args.beam_search, beam=args.beam_size, temperature=args.temperature,

@@ -41,11 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dgslm.device import pick_device
     from dgslm.encoder.features import build_feature_reader
     from dgslm.encoder.inputs import find_audio
     from dgslm.encoder.kmeans import convert, save_centers, save_sklearn_pickle
     from dgslm.encoder.kmeans_fit import KMeansFitConfig, collect_features, fit_kmeans, sample_items
-    from dgslm.encoder.unit_encoder import default_device
     from dgslm.errors import DgslmError
 
     if args.output.suffix not in (".safetensors", ".npy"):
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError("--n-clusters must be >= 1")
     items = sample_items(find_audio(args.inputs, args.extension.split(",")), args.percent, args.seed)
     try:
-        reader = build_feature_reader(args.feature_type, args.hubert, args.layer, args.device or default_device())
+        reader = build_feature_reader(args.feature_type, args.hubert, args.layer, pick_device(args.device))
     except ValueError as err:
         raise DgslmError(str(err)) from None
     feats = collect_features(reader, items, args.skip_bad)

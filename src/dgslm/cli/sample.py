@@ -12,6 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from dgslm.cli.options import add_sampling_arguments
 from dgslm.errors import DgslmError
 from dgslm.units.codes import FORMATS, iter_code_file, write_code_file
 
@@ -33,27 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-invalid-size-batch", action="store_true", help="skip prompts longer than --batch-max-positions"
     )
-    parser.add_argument("--beam-search", action="store_true", help="joint beam search instead of sampling")
-    parser.add_argument(
-        "--beam-size", type=int, default=5, help="beam width; with sampling: independent samples, best kept"
-    )
-    parser.add_argument("--sampling-topk", type=int, default=-1, help="sample among the k best units (-1: off)")
-    parser.add_argument(
-        "--sampling-topp", type=float, default=-1.0, help="sample among the smallest set of mass >= p (-1: off)"
-    )
     parser.add_argument("--max-len-a", type=int, default=0, help="output length = a * (prompt + 1) + b")
     parser.add_argument(
         "--max-len-b", type=int, default=500, help="output units per channel, prompt included (500 = 10 s)"
     )
     parser.add_argument("--min-len", type=int, default=1, help="minimum output length")
-    parser.add_argument("--temperature", type=float, default=1.0, help="temperature of the unit logits")
-    parser.add_argument(
-        "--dur-temperature", type=float, default=1.0, help="durations are divided by it (> 1: faster speech)"
-    )
     parser.add_argument("--verbose", action="store_true", help="log the prompts, hypotheses and their scores")
-    parser.add_argument("--seed", type=int, default=123, help="seed of the sampling")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--format", default="python", choices=FORMATS, help="output lines: python str(dict) or jsonl")
+    add_sampling_arguments(parser.add_argument_group("sampling"))
 
 
 def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> list[tuple[int, dict[str, str]]]:
@@ -72,8 +61,7 @@ def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> lis
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from dgslm.device import pick_device
     from dgslm.lm.generate import GenerationConfig, decode, encode_prompt, generate, log_hypotheses
     from dgslm.lm.hub import SpeechDLM
 
@@ -100,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         hub = SpeechDLM.from_pretrained(ckpt, data_name_or_path=data)
     else:
         hub = SpeechDLM.from_pretrained(ckpt.parent, checkpoint_file=ckpt.name, data_name_or_path=data)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(args.device)
     hub.eval().to(device)
     if sorted(channels) != list(hub.channels):
         raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)

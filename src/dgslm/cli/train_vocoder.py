@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dgslm.cli.options import split_names
     from dgslm.errors import DgslmError
     from dgslm.training import distributed
     from dgslm.vocoder.config import VocoderConfig
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from dgslm.vocoder.trainer import TrainConfig, VocoderTrainer
 
     cfg = VocoderConfig.load(args.config) if args.config else VocoderConfig()
-    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    channels = split_names(args.channels)
     speakers = None
     if args.channel_speakers:
         try:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from dgslm.errors import DgslmError
-    from dgslm.lm.checkpoint import load_dictionaries
+    from dgslm.lm.checkpoint import load_model_dictionaries
     from dgslm.lm.criterion import format_metrics
     from dgslm.lm.dataset import SpeechDLMDataset
     from dgslm.lm.validation import validate
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     task.tokens_per_sample = args.tokens_per_sample or task.tokens_per_sample
     task.sample_break_mode = args.sample_break_mode or task.sample_break_mode
     criterion.fairseq_compat = args.fairseq_compat
-    dictionary = load_dictionaries(args.data, cfg)[cfg.channels[0]]  # checks the vocabulary size
+    dictionary = load_model_dictionaries(args.data, cfg)[cfg.channels[0]]  # checks the vocabulary size
     model.to(device)
     dtype = torch.float16 if args.fp16 else torch.bfloat16 if args.bf16 else None
     results = {}

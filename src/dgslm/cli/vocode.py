@@ -37,12 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dgslm.audio import resample, write_wav
+    from dgslm.cli.options import split_names
+    from dgslm.device import pick_device
     from dgslm.errors import DgslmError
     from dgslm.units.codes import iter_code_file
     from dgslm.vocoder.unit_vocoder import UnitVocoder
 
-    device = "cpu" if args.cpu else args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    channels = [c.strip() for c in args.channels.replace(" ", ",").split(",") if c.strip()]
+    device = pick_device("cpu" if args.cpu else args.device)
+    channels = split_names(args.channels.replace(" ", ","))
     speakers = [args.channel1_spk, args.channel2_spk]
     if len(channels) != 2:
         raise DgslmError(f"--channels needs two channel keys, got {args.channels!r}")

@@ -28,8 +28,6 @@ from dgslm.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
-
 
 @dataclass
 class CorpusConfig:

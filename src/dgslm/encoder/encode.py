@@ -56,6 +56,7 @@ class EncodeSummary:
 
 
 def journal_path(output: Path) -> Path:
+    """The hidden file beside ``output`` where finished records are kept until the end (resume)."""
     return output.parent / f".{output.name}.partial"
 
 

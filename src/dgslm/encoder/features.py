@@ -19,6 +19,7 @@ from torch import Tensor
 from dgslm.audio import SAMPLE_RATE
 from dgslm.encoder.hubert import MAX_CHUNK, Hubert
 from dgslm.errors import DgslmError
+from dgslm.model_folder import DEFAULT_LAYER
 
 FEATURE_TYPES = ("hubert", "logmel", "mfcc")
 WINDOW, HOP, N_FFT = 400, 320, 512
@@ -34,7 +35,7 @@ class FeatureReader(Protocol):
 class HubertFeatures:
     """Layer-``layer`` HuBERT features, chunked at 1.6M samples as the original reader."""
 
-    def __init__(self, model: Hubert, layer: int = 12, max_chunk: int = MAX_CHUNK,
+    def __init__(self, model: Hubert, layer: int = DEFAULT_LAYER, max_chunk: int = MAX_CHUNK,
                  autocast_dtype: torch.dtype | None = None, streaming: tuple[int, int] | None = None):
         model.check_layer(layer)
         self.model, self.layer, self.max_chunk = model, layer, max_chunk
@@ -121,7 +122,7 @@ class MfccFeatures:
 def build_feature_reader(
     feature_type: str = "hubert",
     hubert_path: str | os.PathLike | None = None,
-    layer: int = 12,
+    layer: int = DEFAULT_LAYER,
     device: str | torch.device = "cpu",
     autocast_dtype: torch.dtype | None = None,
     streaming: tuple[int, int] | None = None,

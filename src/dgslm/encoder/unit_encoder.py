@@ -15,30 +15,27 @@ import torch
 from torch import Tensor
 
 from dgslm.audio import SAMPLE_RATE, load_audio, resample
+from dgslm.device import pick_device
 from dgslm.encoder.features import FeatureReader, build_feature_reader
 from dgslm.encoder.hubert_checkpoint import hubert_folder_config
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.errors import DgslmError
-from dgslm.model_folder import features_folder_type
-
-
-DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from dgslm.model_folder import DEFAULT_LAYER, features_folder_type
 
 
 def units_to_string(units: Tensor) -> str:
+    """[T] unit ids -> ``"u u u"``."""
     return " ".join(map(str, units.tolist()))
 
 
 class UnitEncoder:
+    """A feature reader + a k-means quantizer: audio to one unit string per channel."""
+
     def __init__(self, reader: FeatureReader, quantizer: KMeansQuantizer, device: str | torch.device | None = None):
         if reader.dim != quantizer.dim:
             raise DgslmError(f"the k-means centres have {quantizer.dim} dims but the features have {reader.dim}")
         self.reader = reader
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = pick_device(device)
         self.quantizer = quantizer.to(self.device)
 
     @classmethod
@@ -57,7 +54,7 @@ class UnitEncoder:
         :func:`dgslm.model_folder.features_folder_type`). ``layer`` defaults to a converted folder's k-means layer,
         else 12. ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
         ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``)."""
-        device = torch.device(device) if device is not None else default_device()
+        device = pick_device(device)
         if feature_type == "hubert" and hubert_path is not None and (kind := features_folder_type(hubert_path)):
             feature_type, hubert_path = kind, None  # a log-mel/MFCC unit folder: no HuBERT
         if layer is None:

@@ -66,9 +66,9 @@ def iter_dialogues(
             continue
         if vocoder is None:
             raise DgslmError("not an audio file; pass --vocoder and --vocoder-cfg to evaluate a code file", path)
-        from dgslm.units.codes import read_code_file
+        from dgslm.units.codes import iter_code_file
 
-        for line, record in enumerate(read_code_file(path), start=1):
+        for line, record in iter_code_file(path):
             channels = [record[k] for k in sorted(record) if k != "audio"]
             if len(channels) != 2:
                 raise DgslmError(f"expected 2 unit channels, got {len(channels)}", path, line)

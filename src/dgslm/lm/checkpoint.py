@@ -186,7 +186,7 @@ def save_pretrained(
             d.save(folder / f"dict.{channel}.txt")
 
 
-def load_dictionaries(folder: str | os.PathLike, cfg: SpeechDLMConfig) -> dict[str, Dictionary]:
+def load_model_dictionaries(folder: str | os.PathLike, cfg: SpeechDLMConfig) -> dict[str, Dictionary]:
     """``dict.<channel>.txt`` for each of the model's channels, else a shared ``dict.txt``;
     each must have the model's vocabulary size."""
     folder = Path(folder)
@@ -204,6 +204,7 @@ def load_dictionaries(folder: str | os.PathLike, cfg: SpeechDLMConfig) -> dict[s
 
 
 def is_pretrained_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is one of our model folders (``config.json`` + ``model.safetensors``)."""
     return (Path(path) / CONFIG).is_file() and (Path(path) / WEIGHTS).is_file()
 
 
@@ -215,7 +216,7 @@ def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str
         cfg = SpeechDLMConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise DgslmError(f"bad model config: {err}", folder / CONFIG) from None
-    return build_model(cfg, load_weights(folder / WEIGHTS), folder / WEIGHTS), load_dictionaries(folder, cfg)
+    return build_model(cfg, load_weights(folder / WEIGHTS), folder / WEIGHTS), load_model_dictionaries(folder, cfg)
 
 
 def load_model(path: str | os.PathLike) -> SpeechDLMModel:

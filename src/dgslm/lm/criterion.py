@@ -78,6 +78,7 @@ class CriterionConfig:
 
 
 def pair_prefix(channels: tuple[str, ...], source: int, predicted: int) -> str:
+    """The metric-name prefix of a (source, predicted) channel pair, e.g. ``[unitA-unitB]``."""
     return f"[{channels[source]}-{channels[predicted]}]"
 
 
@@ -114,9 +115,7 @@ class SpeechDLMCriterion:
                 log[f"{prefix}sample_size"] = sample_size
                 flat_logits = logits[:, c, k].reshape(batch_size * width, vocab)
                 for t in cfg.targets:
-                    loss_sum, correct, count = self._pair_target(
-                        t, flat_logits, durations, c, k, p, target, batch, real
-                    )
+                    loss_sum, correct, count = self._pair_target(t, flat_logits, durations, c, k, p, target, real)
                     name = METRIC_NAMES[t]
                     if t == "next":
                         totals[t] = totals[t] + weight * loss_sum
@@ -142,7 +141,9 @@ class SpeechDLMCriterion:
         )
         return loss, sample_size * pairs, log
 
-    def _pair_target(self, t, flat_logits, durations, c, k, p, target, batch, real):
+    def _pair_target(self, t, flat_logits, durations, c, k, p, target, real):
+        """(loss sum, correct, count) of target ``t`` for source channel ``c``, head ``k``,
+        predicted channel ``p``."""
         cfg = self.cfg
         width = real.shape[1]
         if t == "next":

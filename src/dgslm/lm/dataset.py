@@ -27,7 +27,6 @@ from dgslm.units.dictionary import Dictionary
 from dgslm.units.indexed_dataset import IndexedDataset
 
 BREAK_MODES = ("none", "complete", "eos")
-TARGET_KEYS = ("next", "edge", "duration")
 
 
 def block_boundaries(sizes: np.ndarray, block_size: int, break_mode: str = "none") -> np.ndarray:

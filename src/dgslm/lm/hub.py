@@ -21,8 +21,8 @@ from dgslm.lm import generate
 from dgslm.lm.checkpoint import (
     build_model,
     is_pretrained_folder,
-    load_dictionaries,
     load_fairseq_checkpoint,
+    load_model_dictionaries,
     load_pretrained,
 )
 from dgslm.lm.config import SpeechDLMConfig
@@ -65,7 +65,7 @@ class SpeechDLM:
                 cfg = dataclasses.replace(cfg, channels=discover_channels(data))
             except ValueError as err:  # fewer than 2 channels
                 raise DgslmError(str(err), data) from None
-        return cls(build_model(cfg, state, path), load_dictionaries(data, cfg))
+        return cls(build_model(cfg, state, path), load_model_dictionaries(data, cfg))
 
     # ---- device and mode -------------------------------------------------------------------
 

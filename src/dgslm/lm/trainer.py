@@ -99,6 +99,7 @@ def inverse_sqrt_lr(step: int, lr: float, warmup_updates: int, warmup_init_lr: f
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

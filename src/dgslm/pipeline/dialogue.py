@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from dgslm.audio import SAMPLE_RATE, resample
+from dgslm.device import pick_device
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
 from dgslm.lm.hub import SpeechDLM
@@ -96,7 +97,7 @@ class DialoguePipeline:
         Without HuBERT paths (``models=("speech_dlm", "hifigan")``) there is no encoder: the
         pipeline then starts from units only."""
         paths = paths or resolve_model_paths(**flags)
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = pick_device(device)
         start = time.perf_counter()
         encoder = None
         if paths.hubert is not None:

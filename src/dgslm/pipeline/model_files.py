@@ -137,11 +137,9 @@ class Manifest:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file's bytes."""
     with open(path, "rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def fetch(url: str, path: Path, manifest: Manifest, key: str, progress: bool = True) -> None:

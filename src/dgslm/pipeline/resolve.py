@@ -24,12 +24,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dgslm.errors import DgslmError
-from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS, features_folder_type
+from dgslm.model_folder import CONFIG, DEFAULT_LAYER, KMEANS, WEIGHTS, features_folder_type
 from dgslm.pipeline.model_files import BASE_URL, MODELS, cache_dir, find_model_files
 
 CONVERTED = "converted"  # cache sub-folder written by `dgslm convert`
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
-DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
 NO_DEMO_ENV = "DGSLM_NO_DEMO"  # set to 1: never fall back to the bundled demo models
 
 # converted folder layouts (dgslm.pipeline.converted writes them)
@@ -58,6 +57,7 @@ class ModelPaths:
 
 
 def is_converted(folder: Path, model: str) -> bool:
+    """Whether ``folder`` holds the files of a converted ``model`` folder (see ``MARKERS``)."""
     names = MARKERS[model]
     if model == "hubert" and features_folder_type(folder):  # log-mel/MFCC units: no HuBERT weights
         names = (CONFIG, KMEANS)

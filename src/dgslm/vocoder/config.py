@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,10 +53,7 @@ class VocoderConfig:
     @property
     def hop_size(self) -> int:
         """Output samples per unit (the product of the upsampling rates)."""
-        hop = 1
-        for rate in self.upsample_rates:
-            hop *= rate
-        return hop
+        return math.prod(self.upsample_rates)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], path: str | os.PathLike | None = None) -> "VocoderConfig":

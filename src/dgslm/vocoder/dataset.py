@@ -30,6 +30,8 @@ class VocoderItem:
 
 
 class VocoderDataset:
+    """(units, audio, speaker) training items of a code file, one per unit channel."""
+
     def __init__(
         self,
         code_file: str | os.PathLike,

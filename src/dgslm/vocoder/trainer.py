@@ -23,7 +23,7 @@ from dgslm.training.checkpointing import latest_checkpoint, load_state, prune_ch
 from dgslm.training.logger import TrainingLogger
 from dgslm.vocoder.checkpoint import save_generator
 from dgslm.vocoder.config import VocoderConfig
-from dgslm.vocoder.dataset import VocoderDataset
+from dgslm.vocoder.dataset import VocoderDataset, VocoderItem
 from dgslm.vocoder.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.losses import discriminator_loss, duration_loss, feature_matching_loss, generator_adversarial_loss
@@ -62,6 +62,13 @@ def mel_of(wave: torch.Tensor, cfg: VocoderConfig) -> torch.Tensor:
     )  # fmt: skip
 
 
+def resynthesize(generator: UnitGenerator, item: VocoderItem) -> torch.Tensor:
+    """[1, N] audio from one item's units (and speaker), on the generator's device."""
+    device = next(generator.parameters()).device
+    speaker = torch.tensor([item.speaker], device=device) if generator.spkr is not None else None
+    return generator(item.code[None].to(device), speaker)
+
+
 @torch.no_grad()
 def evaluate_mel_l1(generator: UnitGenerator, dataset: VocoderDataset, max_items: int = 8) -> float:
     """Mean mel L1 between real and resynthesised audio over the first ``max_items`` items."""
@@ -69,11 +76,9 @@ def evaluate_mel_l1(generator: UnitGenerator, dataset: VocoderDataset, max_items
     generator.eval()
     total = 0.0
     items = dataset.items[:max_items]
-    device = next(generator.parameters()).device
     for item in items:
-        speaker = torch.tensor([item.speaker], device=device) if generator.spkr is not None else None
-        y_hat = generator(item.code[None].to(device), speaker)
-        total += F.l1_loss(mel_of(y_hat, generator.cfg), mel_of(item.wave[None].to(device), generator.cfg)).item()
+        y_hat = resynthesize(generator, item)
+        total += F.l1_loss(mel_of(y_hat, generator.cfg), mel_of(item.wave[None].to(y_hat.device), generator.cfg)).item()
     generator.train(was_training)
     return total / len(items)
 
@@ -92,6 +97,9 @@ class _GeneratorWithDurationLoss(torch.nn.Module):
 
 
 class VocoderTrainer:
+    """GAN training of a unit HiFi-GAN (generator, multi-period and multi-scale discriminators),
+    resumable from its last checkpoint."""
+
     def __init__(self, cfg: VocoderConfig, train: TrainConfig, dataset: VocoderDataset):
         self.cfg, self.train_cfg, self.dataset = cfg, train, dataset
         self.device = distributed.init(train.device)
@@ -189,8 +197,7 @@ class VocoderTrainer:
         item = self.dataset.items[0]
         with torch.no_grad():
             self.generator.eval()
-            speaker = torch.tensor([item.speaker], device=self.device) if self.generator.spkr is not None else None
-            y_hat = self.generator(item.code[None].to(self.device), speaker)[0].cpu()
+            y_hat = resynthesize(self.generator, item)[0].cpu()
             self.generator.train()
         self.log.audio(f"generated/{item.name}", self.step, y_hat.numpy(), self.cfg.sampling_rate)
         mel = mel_of(y_hat[None], self.cfg)[0].flip(0)
