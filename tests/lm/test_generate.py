@@ -246,3 +246,17 @@ def test_a_batch_over_the_cache_budget_is_decoded_in_passes_with_the_same_output
     assert len(several) == len(one_pass) == 3
     for ours, theirs in zip(several, one_pass):
         assert [h.tokens.tolist() for h in ours] == [h.tokens.tolist() for h in theirs]
+
+
+def test_units_only_never_samples_a_non_unit_symbol(hub, prompts):
+    """The original may sample <s> and <unk> (and drops <s> from the string, so a channel comes
+    out one unit short); ``units_only`` bans them so every channel has max_len real units."""
+    prompt = next(iter(prompts.values()))
+    kwargs = dict(max_len_b=200, sampling=True, beam=1, temperature=20.0, seed=3)
+    loose = hub.sample([prompt] * 4, **kwargs)
+    specials = [t for out in loose for units in out.values() for t in units.split() if not t.isdigit()]
+    short = [len(units.split()) for out in loose for units in out.values() if len(units.split()) != 200]
+    assert specials or short, "at this temperature the original's search draws <s> or <unk>"
+    for out in hub.sample([prompt] * 4, units_only=True, **kwargs):
+        for units in out.values():
+            assert len(units.split()) == 200 and all(t.isdigit() for t in units.split())

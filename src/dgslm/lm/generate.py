@@ -51,6 +51,10 @@ class GenerationConfig:
     lenpen: float = 1.0
     unkpen: float = 0.0
     min_len: int = 1
+    # Ban every symbol that is not a unit (<s>, <unk>, madeupword...) at free positions. The
+    # original can sample them (and drops <s> from the output string, leaving a channel one
+    # unit short); the audio pipeline needs exactly max_len real units per channel.
+    units_only: bool = False
 
     def check(self, channels: int) -> None:
         """Raise DgslmError on options the original rejects or cannot run."""
@@ -112,6 +116,7 @@ def _mask_step(
     previous: Tensor,
     dictionary: Dictionary,
     unkpen: float,
+    banned: Tensor | None = None,
 ) -> Tensor:
     """Spec §5.3.3 on (rows, C, V) log-probs: ban pad (and eos before max_len), force prompt
     units (pad/unk prompt slots stay free), force copies of ``previous`` where ``copy``."""
@@ -119,6 +124,8 @@ def _mask_step(
     lprobs = torch.where(lprobs.isnan(), NEG_INF, lprobs)
     lprobs[..., pad] = NEG_INF
     lprobs[..., unk] -= unkpen
+    if banned is not None:
+        lprobs[..., banned] = NEG_INF
     if step >= max_len:
         return keep_only(lprobs, torch.full_like(previous, eos), torch.ones_like(previous, dtype=torch.bool))
     lprobs[..., eos] = NEG_INF
@@ -128,6 +135,14 @@ def _mask_step(
         token = torch.where(forced, prompt, previous)
         force = forced if copy is None else forced | copy
     return lprobs if force is None else keep_only(lprobs, token, force)
+
+
+def _non_units(dictionary: Dictionary, device: torch.device) -> Tensor:
+    """Ids of the symbols that are not units: ``<s>``, ``<unk>`` and the ``madeupword`` padding
+    (pad and eos are handled by the mask itself)."""
+    ids = [dictionary.bos(), dictionary.unk()]
+    ids += [i for i, symbol in enumerate(dictionary.symbols) if symbol.startswith("madeupword")]
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def _prefill(model, tokens: Tensor, cache, beam: int) -> tuple[Tensor, Tensor | None]:
@@ -178,6 +193,7 @@ def generate_batch(
 
     tokens = prompts.new_full((rows, channels, max_len + 2), dictionary.pad())
     tokens[:, :, 0] = dictionary.eos()  # the start symbol
+    banned = _non_units(dictionary, device) if config.units_only else None
     tokens[:, :, 1 : known + 1] = prefix[:, :, :known]
     cache = model.make_cache(bsz, max_len + 1)
     logits, durations = _prefill(model, tokens[::beam, :, : known + 1], cache, beam)
@@ -206,7 +222,7 @@ def generate_batch(
             repeated = previous.eq(tokens[:, :, step - 1]) if step > 0 else torch.zeros_like(previous, dtype=torch.bool)
             copy = counter.update(step, duration, repeated)
         prompt = prefix[:, :, step] if step < plen else None
-        lprobs = _mask_step(lprobs, step, max_len, prompt, copy, previous, dictionary, config.unkpen)
+        lprobs = _mask_step(lprobs, step, max_len, prompt, copy, previous, dictionary, config.unkpen, banned)
 
         lprobs4 = lprobs.view(bsz, beam, channels, vocab)
         source = None
@@ -362,6 +378,7 @@ def sample(
     min_len: int = 1,
     seed: int | None = None,
     verbose: bool = False,
+    units_only: bool = False,
     **batching,
 ) -> dict[str, str] | list[dict[str, str] | None]:
     """Continue ``{channel: "u u u"}`` prompts; returns the best hypothesis as unit strings
@@ -372,7 +389,7 @@ def sample(
     inputs = [input_sequences] if single else list(input_sequences)
     config = GenerationConfig(
         max_len_a, max_len_b, sampling, beam, temperature, sampling_topk, sampling_topp,
-        duration_temperature, lenpen, unkpen, min_len,
+        duration_temperature, lenpen, unkpen, min_len, units_only,
     )  # fmt: skip
     outputs: list[dict[str, str] | None] = []
     for units, hypos in zip(inputs, generate(hub, inputs, config, seed=seed, **batching)):

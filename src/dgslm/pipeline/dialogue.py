@@ -175,7 +175,7 @@ class DialoguePipeline:
         start = time.perf_counter()
         prompt = {c: units[c] for c in self.lm.channels}
         outputs = self.lm.sample([prompt] * num_samples, max_len_a=0, max_len_b=prompt_frames + frames,
-                                 seed=seed, progress=progress, **sampling)  # fmt: skip
+                                 seed=seed, progress=progress, units_only=True, **sampling)  # fmt: skip
         logger.info("generated %d x %d frames in %.1f s", num_samples, frames, time.perf_counter() - start)
         return outputs
 
