@@ -1,0 +1,197 @@
+"""Does the demo SpeechDLM learn turn-taking? Continue held-out prompts and compare turn-taking.
+
+From the test split of a ``recipes/build_demo.sh`` work folder:
+
+1. cut every test dialogue into consecutive windows of ``--prompt-seconds`` + ``--seconds``;
+2. ``dgslm sample`` continues each prompt with every model given by ``--model NAME=PATH``;
+3. ``dgslm evaluate --json --vad energy`` on the continuations (prompt removed) and, as the
+   reference, on the true units of the same windows and on the real audio of those windows.
+   Units become audio in two ways: a *unit-energy* signal (noise at the log-mel energy of each
+   unit's k-means centre, 20 ms per unit: a vocoder-free rendering of speech vs silence, used
+   for the table) and, with ``--vocoder``, the trained unit HiFi-GAN;
+4. ``dgslm validate --json`` per model (per-channel edge-unit accuracy and duration error);
+5. writes ``OUT/results.json``, ``OUT/results.md`` (the README table) and, with
+   ``--timeline``, the timeline PNG of one generated dialogue (prompt included).
+
+    python recipes/evaluate_demo.py demo-build --model full=demo-build/speechdlm/checkpoint_best.pt \
+        --model no-cross=demo-build/speechdlm_nocross/checkpoint_best.pt [--vocoder demo-build/vocoder/g_N]
+Every dgslm command run is printed, so each number can be reproduced by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from dgslm.audio import load_audio, write_wav
+from dgslm.encoder.kmeans import load_centers
+from dgslm.units.codes import read_code_file, write_code_file
+
+CHANNELS = ("unitA", "unitB")
+FRAME_RATE, HOP, SAMPLE_RATE = 50, 320, 16000
+EVENTS = ("ipu", "pause", "gap", "overlap")
+TARGET = 0.15  # every per-minute statistic within 15% of the corpus
+REFERENCE = "corpus units"
+
+
+def dgslm(*args, capture: bool = False) -> str:
+    """Run one dgslm command (printed first); its stdout when ``capture``."""
+    args = [str(a) for a in args]
+    print("$ " + shlex.join(["dgslm", *args]), flush=True)
+    done = subprocess.run([shutil.which("dgslm") or "dgslm", *args], check=True, text=True,
+                          stdout=subprocess.PIPE if capture else None)  # fmt: skip
+    return done.stdout if capture else ""
+
+
+def evaluate(inputs, *extra) -> dict:
+    """The summary statistics of ``dgslm evaluate --vad energy --json``."""
+    return json.loads(dgslm("evaluate", inputs, "--vad", "energy", "--json", *extra, capture=True))["summary"]
+
+
+def windows(code_file: Path, prompt: int, cont: int, limit: int) -> list[tuple[str, int, dict[str, list[str]]]]:
+    """``(dialogue, first frame, units)`` of consecutive ``prompt + cont`` frame windows."""
+    out = []
+    for record in read_code_file(code_file):
+        units = {c: record[c].split() for c in CHANNELS}
+        n = len(units[CHANNELS[0]])
+        for k, start in enumerate(range(0, n - prompt - cont + 1, prompt + cont)):
+            out.append((record["audio"], start, {c: u[start : start + prompt + cont] for c, u in units.items()}))
+    return out[:limit]
+
+
+def fill_unk(units: list[str]) -> tuple[list[str], int]:
+    """``<unk>`` (sampling may draw it, as in the original) replaced by the unit before it."""
+    out, count = [], 0
+    for unit in units:
+        if not unit.isdigit():
+            unit, count = (out[-1] if out else "0"), count + 1
+        out.append(unit)
+    return out, count
+
+
+def unit_energy_wavs(records: list[dict], centers: np.ndarray, folder: Path, seed: int = 0) -> Path:
+    """One stereo wav per record: white noise at the mel energy of each unit's centre, 20 ms a unit."""
+    level = np.sqrt(np.exp(centers).sum(1) / np.exp(centers).sum(1).max())  # amplitude, loudest unit = 1
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for r in records:
+        gains = np.stack([level[[int(u) for u in r[c].split()]] for c in CHANNELS], axis=1)  # [frames, 2]
+        wave = 0.3 * np.repeat(gains, HOP, axis=0) * rng.standard_normal((len(gains) * HOP, 2))
+        write_wav(folder / f"{r['audio']}.wav", wave.astype(np.float32), SAMPLE_RATE)
+    return folder
+
+
+def audio_windows(corpus: Path, wins, prompt: int, cont: int, folder: Path) -> Path:
+    """The real stereo audio of every continuation window."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, start, _ in wins:
+        wave, _ = load_audio(corpus / "wav" / f"{name}.wav", SAMPLE_RATE)
+        write_wav(folder / f"{name}_{start}.wav", wave[(start + prompt) * HOP : (start + prompt + cont) * HOP], SAMPLE_RATE)
+    return folder
+
+
+def relative_errors(stats: dict, reference: dict) -> dict[str, float]:
+    """|ours / reference - 1| of every per-minute statistic (N and Δ of each event)."""
+    out = {}
+    for event in EVENTS:
+        for key in ("per_minute", "seconds_per_minute"):
+            ref = reference[event][key]
+            out[f"{event}.{key}"] = abs(stats[event][key] / ref - 1) if ref else float("inf")
+    return out
+
+
+def table(rows: dict[str, dict]) -> str:
+    head = " | ".join(f"{e} N/min | {e} Δ s/min" for e in ("IPU", "pause", "gap", "overlap"))
+    lines = [f"| | {head} | worst error vs {REFERENCE} |", "|" + "---|" * (2 + 2 * len(EVENTS))]
+    for name, stats in rows.items():
+        cells = " | ".join(f"{stats[e]['per_minute']:.1f} | {stats[e]['seconds_per_minute']:.1f}" for e in EVENTS)
+        worst = max(relative_errors(stats, rows[REFERENCE]).values()) if REFERENCE in rows else float("nan")
+        lines.append(f"| {name} ({stats['minutes']:.1f} min) | {cells} | {worst:.0%} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("work", type=Path, help="work folder of recipes/build_demo.sh")
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
+                        help="a SpeechDLM to evaluate (checkpoint .pt or model folder); repeatable")  # fmt: skip
+    parser.add_argument("--vocoder", type=Path, help="also evaluate through this vocoder (g_N, config.json beside it)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
+    parser.add_argument("--prompt-seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="continuation (prompt + continuation <= training length)")
+    parser.add_argument("--max-prompts", type=int, default=50)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--timeline", type=Path, default=None, help="write one generated dialogue's timeline PNG here")
+    args = parser.parse_args()
+
+    out = args.out or args.work / "turn_taking"
+    out.mkdir(parents=True, exist_ok=True)
+    centers = load_centers(next(args.work.glob("kmeans_logmel_*.safetensors")))
+    prompt, cont = round(args.prompt_seconds * FRAME_RATE), round(args.seconds * FRAME_RATE)
+    wins = windows(args.work / "units" / "test.code", prompt, cont, args.max_prompts)
+    name_of = lambda dialogue, start: f"{dialogue}_{start}"  # noqa: E731
+    write_code_file(out / "prompts.code", [{"audio": name_of(d, s), **{c: " ".join(u[c][:prompt]) for c in CHANNELS}}
+                                           for d, s, u in wins])  # fmt: skip
+    sets = {REFERENCE: [{"audio": name_of(d, s), **{c: " ".join(u[c][prompt:]) for c in CHANNELS}} for d, s, u in wins]}
+    print(f"{len(wins)} held-out prompts of {args.prompt_seconds:g} s, {args.seconds:g} s continuations", flush=True)
+
+    results = {"settings": vars(args) | {"prompts": len(wins)}, "unk_drawn": {}, "validation": {}}
+    first = None
+    for spec in args.model:
+        name, path = spec.split("=", 1)
+        generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
+        key = json.dumps([path, args.prompt_seconds, args.seconds, args.max_prompts, args.temperature, args.seed])
+        if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
+            dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
+                  "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,
+                  "--temperature", args.temperature, "--seed", args.seed)  # fmt: skip
+            validation.write_text(dgslm("validate", args.work / "data-bin", "--path", path, "--valid-subset",
+                                        "valid,test", "--max-tokens", 4096, "--num-workers", 0, "--json", capture=True))  # fmt: skip
+            (out / f"{name}.key").write_text(key)
+        records, unks = [], 0
+        for r in read_code_file(generated):
+            filled = {c: fill_unk(r[c].split()) for c in CHANNELS}
+            unks += sum(n for _, n in filled.values())
+            n = min(len(u) for u, _ in filled.values())  # a drawn </s> is dropped from its channel
+            records.append({"audio": r["audio"].removesuffix("-generated"), **{c: u[:n] for c, (u, _) in filled.items()}})
+        first = first or {"audio": f"{name}_{records[0]['audio']}", **{c: " ".join(records[0][c]) for c in CHANNELS}}
+        sets[name] = [{"audio": r["audio"], **{c: " ".join(r[c][prompt:]) for c in CHANNELS}} for r in records]
+        results["unk_drawn"][name] = unks
+        results["validation"][name] = json.loads(validation.read_text())
+
+    energy = {"corpus audio": evaluate(audio_windows(args.work / "corpus", wins, prompt, cont, out / "wav_corpus_audio"))}
+    vocoded = {}
+    for name, records in sets.items():
+        write_code_file(out / f"{name}.code", records)
+        energy[name] = evaluate(unit_energy_wavs(records, centers, out / f"wav_energy_{name}"))
+        if args.vocoder:
+            vocoded[name] = evaluate(out / f"{name}.code", "--vocoder", args.vocoder, "--vocoder-cfg", args.vocoder.parent / "config.json")
+    if args.timeline:
+        folder = unit_energy_wavs([first], centers, out / "wav_timeline")
+        evaluate(folder, "--plot-dir", out / "timeline", "--max-timelines", 1, "--plot-seconds", args.prompt_seconds + args.seconds)
+        args.timeline.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(next((out / "timeline").glob("*.timeline.png")), args.timeline)
+
+    results |= {"unit_energy": energy, "vocoded": vocoded,
+                "errors_vs_corpus_units": {k: relative_errors(v, energy[REFERENCE]) for k, v in energy.items()}}  # fmt: skip
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    report = "Unit-energy rendering:\n\n" + table(energy) + "\n"
+    if vocoded:
+        report += "\nVocoded by the demo HiFi-GAN:\n\n" + table(vocoded) + "\n"
+    (out / "results.md").write_text(report)
+    print(report)
+    for name in [m.split("=", 1)[0] for m in args.model]:
+        worst = max(results["errors_vs_corpus_units"][name].values())
+        verdict = "yes" if worst <= TARGET else "no"
+        print(f"{name}: every per-minute statistic within {TARGET:.0%} of the corpus: {verdict} (worst {worst:.0%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Assemble the demo bundle from a trained SpeechDLM, a trained unit vocoder and the log-mel k-means.
+
+Layout (what ``dgslm generate`` reads from ``dgslm/assets/demo/`` when no other model is found):
+
+- ``hubert/``: the unit extractor. No HuBERT: ``config.json`` is
+  ``{"format": "dgslm.features", "feature_type": "logmel", ...}`` and ``kmeans.safetensors``
+  holds the k-means centres over 80 log-mel energies per 20 ms frame;
+- ``speech_dlm/``: ``model.safetensors``, ``config.json``, ``dict.txt`` (``dgslm convert``);
+- ``hifigan/``: ``model.safetensors`` and ``config.json`` (``dgslm convert``);
+- ``bundle.json``: what the bundle is, its feature type and files, and how it was made;
+- ``README.txt``: the same in words.
+
+    python recipes/make_bundle.py --speech-dlm LM.pt --speech-dlm-data DATA --vocoder g_N \
+        --vocoder-cfg config.json --km kmeans.safetensors --corpus corpus.json --out BUNDLE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from dgslm.encoder.kmeans import load_centers, save_centers
+from dgslm.fileio import atomic_folder
+from dgslm.model_folder import CONFIG, FEATURES_FORMAT, KMEANS
+from dgslm.pipeline.converted import convert_speech_dlm, convert_vocoder
+
+README = """\
+dGSLM DEMO MODELS - trained on synthetic espeak-ng speech, NOT a real dialogue model.
+
+These small models (a {layers}-layer, {dim}-wide SpeechDLM and a narrow unit HiFi-GAN) were
+trained for about an hour on a shared 2-core CPU, on {hours:g} h of synthetic two-speaker telephone
+dialogues made by `dgslm synth-corpus` (robotic espeak-ng voices, a small sentence grammar,
+turn-taking drawn from simple documented distributions). Units are k-means clusters ({units})
+of 80 log-mel energies per 20 ms frame, not HuBERT units, so they are not compatible with the
+released dGSLM (Fisher) models.
+
+They exist so that `dgslm generate prompt.wav -o out.wav` runs offline on a fresh machine and
+so that the whole recipe (units, dialogue LM, vocoder, evaluation) is exercised end to end.
+Expect quiet, noise-like babble with crude two-channel activity, not words and not
+reliable turn-taking (measured numbers: the README's demo section); on real speech prompts
+the output is meaningless. For the real models run `dgslm download` (or give
+--hubert/--km, --speech-dlm, --vocoder).
+
+Rebuild: recipes/build_demo.sh (seed {seed}); turn-taking check: recipes/evaluate_demo.sh.
+"""
+
+
+def write_unit_folder(folder: Path, km: Path) -> None:
+    """The log-mel unit extractor: its k-means centres and feature description."""
+    centers = load_centers(km)
+    with atomic_folder(folder) as tmp:
+        save_centers(tmp / KMEANS, centers)
+        meta = {"format": FEATURES_FORMAT, "version": 1, "feature_type": "logmel", "n_mels": int(centers.shape[1]),
+                "n_clusters": int(centers.shape[0]), "layer": None}  # fmt: skip
+        (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speech-dlm", type=Path, required=True, help="trained SpeechDLM checkpoint (.pt)")
+    parser.add_argument("--speech-dlm-data", type=Path, required=True, help="folder of its dict.<channel>.txt")
+    parser.add_argument("--vocoder", type=Path, required=True, help="trained generator checkpoint (g_NNNNNNNN)")
+    parser.add_argument("--vocoder-cfg", type=Path, required=True, help="the vocoder's config.json")
+    parser.add_argument("--km", type=Path, required=True, help="log-mel k-means centres (.safetensors)")
+    parser.add_argument("--corpus", type=Path, required=True, help="corpus.json of the training corpus")
+    parser.add_argument("--out", type=Path, required=True, help="bundle folder to (re)write")
+    args = parser.parse_args()
+
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    write_unit_folder(args.out / "hubert", args.km)
+    convert_speech_dlm(args.speech_dlm, args.speech_dlm_data, args.out / "speech_dlm")
+    convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
+
+    lm_cfg = json.loads((args.out / "speech_dlm" / "config.json").read_text())["config"]
+    corpus = json.loads(args.corpus.read_text())
+    corpus_cfg = corpus.get("config", corpus)
+    units = len(load_centers(args.km))
+    info = {
+        "format": "dgslm.demo_bundle",
+        "version": 1,
+        "demo": True,
+        "description": "demo trained on synthetic espeak-ng speech, not a real dialogue model",
+        "feature_type": "logmel",
+        "layer": None,
+        "units": units,
+        "models": {"hubert": "hubert", "speech_dlm": "speech_dlm", "hifigan": "hifigan"},
+        "corpus": corpus_cfg,
+        "sources": {"speech_dlm": args.speech_dlm.name, "vocoder": args.vocoder.name},
+    }
+    (args.out / "bundle.json").write_text(json.dumps(info, indent=2) + "\n")
+    (args.out / "README.txt").write_text(README.format(
+        layers=lm_cfg["layers"], dim=lm_cfg["embed_dim"], hours=float(corpus_cfg.get("hours", 0)),
+        units=units, seed=corpus_cfg.get("seed", "?"),
+    ))  # fmt: skip
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"{args.out}: {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
