@@ -14,7 +14,6 @@ torch ``KMeansQuantizer``, in fp32 and in bf16 autocast. RTF = compute s / audio
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from dgslm.encoder.features import HubertFeatures
 from dgslm.encoder.hubert import Hubert, HubertConfig, SelfAttention
 from dgslm.encoder.kmeans import KMeansQuantizer
+from timing import repeated  # benchmarks/timing.py
 
 
 def naive_attention(self: SelfAttention, x: torch.Tensor) -> torch.Tensor:
@@ -31,17 +31,6 @@ def naive_attention(self: SelfAttention, x: torch.Tensor) -> torch.Tensor:
     q, k, v = (p(x).view(B, T, self.heads, head).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
     weights = F.softmax((q * head**-0.5) @ k.transpose(-1, -2), dim=-1, dtype=torch.float32).type_as(q)
     return self.out_proj((weights @ v).transpose(1, 2).reshape(B, T, D))
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -79,9 +68,9 @@ def main() -> None:
         agree_bf16 = (quantizer(bf16(wave)) == units).float().mean().item()
         print(f"{seconds:.0f} s: {units.shape[-1]} frames; baseline units agree {agree:.1%}, bf16 units agree {agree_bf16:.1%}")
         results = {
-            "baseline (naive attention, autograd, numpy k-means)": best_of(lambda: baseline(wave), args.repeats),
-            "ours fp32 (SDPA, inference mode, torch k-means)": best_of(lambda: quantizer(fp32(wave)), args.repeats),
-            "ours bf16 autocast": best_of(lambda: quantizer(bf16(wave)), args.repeats),
+            "baseline (naive attention, autograd, numpy k-means)": min(repeated(lambda: baseline(wave), args.repeats)),
+            "ours fp32 (SDPA, inference mode, torch k-means)": min(repeated(lambda: quantizer(fp32(wave)), args.repeats)),
+            "ours bf16 autocast": min(repeated(lambda: quantizer(bf16(wave)), args.repeats)),
         }
         base = next(iter(results.values()))
         for name, took in results.items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.units.dictionary import Dictionary
+from timing import timed  # benchmarks/timing.py
 
 REAL_TIME_STEPS = 50.0  # 50 Hz units
 TIMING = Path(__file__).resolve().parents[2] / "shared" / "reference" / "speechdlm" / "timing.json"
@@ -34,16 +34,6 @@ def original_ms_per_step() -> float | None:
         return None
     runs = {run["variant"]: run for run in json.loads(TIMING.read_text())}
     return runs["released"]["greedy_generation"]["ms_per_step"]
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 @torch.inference_mode()
@@ -79,7 +69,7 @@ def main() -> None:
 
     prompt1 = torch.randint(4, 504, (1, 2, args.prompt_units), device=device)
     generate_batch(model, prompt1, GenerationConfig(max_len_b=20, beam=1), dictionary)  # warm-up
-    baseline = timed(lambda: no_cache_greedy(model, prompt1, steps), device) / steps
+    baseline = timed(lambda: no_cache_greedy(model, prompt1, steps), device)[1] / steps
     original = original_ms_per_step()
     print(f"no-cache baseline (fp32, batch 1): {baseline * 1e3:.2f} ms/step")
     if original:
@@ -93,7 +83,7 @@ def main() -> None:
             prompts = torch.randint(4, 504, (batch, 2, args.prompt_units), device=device)
             generator = torch.Generator(device=device).manual_seed(0)
             generate_batch(model, prompts, GenerationConfig(max_len_b=20, beam=1), dictionary, generator)
-            seconds = timed(lambda: generate_batch(model, prompts, config, dictionary, generator), device)
+            _, seconds = timed(lambda: generate_batch(model, prompts, config, dictionary, generator), device)
             per_step = seconds / steps
             units_per_s = batch / per_step
             versus_original = f"{units_per_s / (1e3 / original):18.1f}" if original else f"{'-':>18}"

@@ -18,7 +18,6 @@ the SpeechDLM decoding without the KV cache (every step re-runs the whole sequen
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
+from timing import timed  # benchmarks/timing.py
 
 
 def base_pipeline(device: torch.device) -> DialoguePipeline:
@@ -47,16 +47,6 @@ def base_pipeline(device: torch.device) -> DialoguePipeline:
     lm = SpeechDLM(SpeechDLMModel(SpeechDLMConfig()), {"unitA": units, "unitB": units})
     vocoder_cfg = VocoderConfig(embedding_dim=128, model_in_dim=256, multispkr="from_input_file", num_speakers=200)
     return DialoguePipeline(encoder, lm.to(device), UnitVocoder(UnitGenerator(vocoder_cfg), device))
-
-
-def timed(fn, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def run(pipe: DialoguePipeline, wave: np.ndarray, seconds: float, beam: int, device: torch.device) -> dict:

@@ -28,6 +28,7 @@ from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion
 from dgslm.lm.dataset import collate
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.targets import run_targets
+from timing import repeated  # benchmarks/timing.py
 
 
 def naive_attend(self, q, k, v, mask, is_causal):
@@ -77,15 +78,7 @@ def train_tokens_per_second(model, batch, dtype, steps: int, device: torch.devic
         optimizer.zero_grad(set_to_none=True)
 
     step()  # warm-up
-    times = []
-    for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+    times = repeated(step, steps, device)
     return batch["src_tokens"].numel() / sorted(times)[len(times) // 2]
 
 

@@ -15,7 +15,6 @@ RTF = compute seconds / seconds of audio (lower is faster).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -23,15 +22,7 @@ from dgslm.vocoder.checkpoint import fold_state_dict, legacy_state_dict
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import repeated  # benchmarks/timing.py
 
 
 def main() -> None:
@@ -65,9 +56,9 @@ def main() -> None:
     print(f"generator: {n_params / 1e6:.2f}M parameters, {audio_seconds:.1f} s x 2 channels, device {args.device}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     results = {
-        "baseline (weight norm per call, autograd, per channel)": best_of(run_naive, args.repeats),
-        "ours fp32 (folded, inference mode, batched)": best_of(lambda: fast.codes2wav(list(codes), (0, 4)), args.repeats),
-        "ours bf16 autocast": best_of(lambda: fast_bf16.codes2wav(list(codes), (0, 4)), args.repeats),
+        "baseline (weight norm per call, autograd, per channel)": min(repeated(run_naive, args.repeats)),
+        "ours fp32 (folded, inference mode, batched)": min(repeated(lambda: fast.codes2wav(list(codes), (0, 4)), args.repeats)),
+        "ours bf16 autocast": min(repeated(lambda: fast_bf16.codes2wav(list(codes), (0, 4)), args.repeats)),
     }
     base = next(iter(results.values()))
     for name, seconds in results.items():

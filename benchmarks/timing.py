@@ -1,0 +1,27 @@
+"""Wall-clock timing shared by the benchmarks (CUDA work is synchronised before reading the clock)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+
+
+def _sync(device: torch.device | str | None) -> None:
+    if torch.device(device or "cpu").type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any], device: torch.device | str | None = None) -> tuple[Any, float]:
+    """Run ``fn`` once; return its result and the seconds it took."""
+    _sync(device)
+    start = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - start
+
+
+def repeated(fn: Callable[[], Any], repeats: int, device: torch.device | str | None = None) -> list[float]:
+    """Seconds of each of ``repeats`` runs of ``fn``."""
+    return [timed(fn, device)[1] for _ in range(repeats)]
