@@ -9,10 +9,11 @@
 #   vocoder     dgslm train-vocoder  a small unit HiFi-GAN on the same units and audio
 #   bundle      make_bundle.py       both models -> safetensors folders (dgslm convert), k-means, bundle.json
 #
-# Defaults are the full-size run, meant to finish in under 2 hours on a dedicated 2-core machine:
-# data ~5 min, then the SpeechDLM and the vocoder side by side, one thread each (~1 s per update
-# or step each, estimated from runs on a shared machine). Every size is an environment variable;
-# smoke run:
+# Defaults are the full-size run, under 2 hours on a dedicated 2-core machine. Rates measured on
+# one: corpus ~5 min, k-means + encode + preprocess 25 s, then the SpeechDLM (1.9 s per update)
+# and the vocoder (0.75 s per step) side by side, one thread each: ~95 min for 3000 updates
+# (the vocoder's 4000 steps end first). DEVICE=cuda trains both in minutes. Every size is an
+# environment variable; smoke run:
 #   HOURS=0.2 LM_UPDATES=20 LM_SAVE_EVERY=10 VOC_STEPS=20 VOC_SAVE_EVERY=10 recipes/build_demo.sh /tmp/demo-smoke
 # Steps whose output exists are skipped (the trainers resume from their last checkpoint), and
 # STEPS selects steps, e.g.  STEPS="corpus kmeans encode preprocess" recipes/build_demo.sh DIR.
@@ -31,6 +32,8 @@ WORKERS=${WORKERS:-2}             # synthesis processes / preprocess workers
 THREADS=${THREADS:-1}             # torch threads per trainer (the two trainers run side by side)
 UNITS=${UNITS:-100}               # k-means clusters = unit vocabulary
 KM_PERCENT=${KM_PERCENT:-0.15}    # share of the training dialogues the k-means sees (~150k frames)
+MIN_SILENCE=${MIN_SILENCE:-5}     # encode: silences < 5 frames (100 ms) inside speech are bridged
+MIN_SPEECH=${MIN_SPEECH:-3}       # encode: speech bursts < 3 frames (60 ms) between silences are dropped
 DEVICE=${DEVICE:-}                # empty: cuda if available, else cpu
 # SpeechDLM: 3 layers, the last 2 cross-channel, 192 wide (~1.6 M parameters)
 LM_DIR=${LM_DIR:-$WORK/speechdlm}
@@ -44,6 +47,10 @@ LM_MAX_POSITIONS=${LM_MAX_POSITIONS:-1024}          # generate: prompt + continu
 LM_MAX_TOKENS=${LM_MAX_TOKENS:-2048}                # 4 samples per batch
 LM_UPDATES=${LM_UPDATES:-3000}
 LM_LR=${LM_LR:-1e-3}
+# next: frame-level next-unit prediction (default). edge: the released dGSLM objective (edge units
+# + delayed L1 durations); its duration head regresses the median run length, so on this corpus
+# every generated silence lasts ~2 frames and the channels never fall silent (README, demo section)
+LM_OBJECTIVE=${LM_OBJECTIVE:-next}
 LM_WARMUP=${LM_WARMUP:-200}
 LM_SAVE_EVERY=${LM_SAVE_EVERY:-250}
 # vocoder: a narrow HiFi-GAN (128 initial channels) with slim discriminators
@@ -89,7 +96,8 @@ if wanted encode; then
         if [[ ! -f $UNIT_DIR/$split.code ]]; then
             step "encode: $split"
             dgslm encode --manifest-path "$CORPUS/$split.tsv" -o "$UNIT_DIR/$split.code" --km "$KM" \
-                --feature-type logmel --per-channel-dir "$UNIT_DIR" --hide-fname "${DEVICE_FLAG[@]}"
+                --feature-type logmel --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" \
+                --per-channel-dir "$UNIT_DIR" --hide-fname "${DEVICE_FLAG[@]}"
         fi
     done
 fi
@@ -101,7 +109,15 @@ if wanted preprocess && [[ ! -f $DATA/dict.unitA.txt ]]; then
         --testpref "$UNIT_DIR/test" --destdir "$DATA" --workers "$WORKERS"
 fi
 
-# train: the original dGSLM objective (edge units + delayed durations, main and cross heads)
+# train: a SpeechDLM with main and cross heads, on the LM_OBJECTIVE targets
+case $LM_OBJECTIVE in
+    next) OBJECTIVE_FLAGS=(--next-unit-prediction True --edge-unit-prediction False --duration-prediction False
+                           --general-unit-loss-weight 1 --edge-unit-loss-weight 0 --duration-loss-weight 0) ;;
+    edge) OBJECTIVE_FLAGS=(--next-unit-prediction False --edge-unit-prediction True --duration-prediction True
+                           --delayed-duration-target True --general-unit-loss-weight 0 --edge-unit-loss-weight 1
+                           --duration-loss-weight 1) ;;
+    *) echo "LM_OBJECTIVE must be next or edge, not '$LM_OBJECTIVE'" >&2; exit 2 ;;
+esac
 train_lm() {
     step "train: SpeechDLM ${LM_LAYERS}x$LM_DIM (cross layers $LM_CROSS_LAYERS), $LM_UPDATES updates -> $LM_DIR"
     dgslm train "$DATA" --save-dir "$LM_DIR" --tensorboard-logdir "$LM_DIR/tensorboard" \
@@ -110,10 +126,7 @@ train_lm() {
         --decoder-embed-dim "$LM_DIM" --decoder-ffn-embed-dim "$LM_FFN" --decoder-attention-heads "$LM_HEADS" \
         --max-target-positions "$LM_MAX_POSITIONS" \
         --share-decoder-input-output-embed --dropout 0.1 --attention-dropout 0.1 \
-        --next-unit-prediction False --edge-unit-prediction True \
-        --duration-prediction True --delayed-duration-target True \
-        --main-and-cross-weights 1,0.5 --general-unit-loss-weight 0 \
-        --edge-unit-loss-weight 1 --duration-loss-weight 1 \
+        "${OBJECTIVE_FLAGS[@]}" --main-and-cross-weights 1,0.5 \
         --tokens-per-sample "$LM_TOKENS_PER_SAMPLE" --sample-break-mode none \
         --max-tokens "$LM_MAX_TOKENS" --max-target-durations 256 \
         --optimizer adam --adam-betas 0.9,0.98 --clip-norm 1.0 --weight-decay 0.01 \
@@ -185,6 +198,6 @@ if wanted bundle; then
     GENERATOR=$(ls "$VOC_DIR"/g_* | sort | tail -n 1)
     python "$(dirname "$0")/make_bundle.py" --speech-dlm "$LM_CKPT" --speech-dlm-data "$DATA" \
         --vocoder "$GENERATOR" --vocoder-cfg "$VOC_DIR/config.json" --km "$KM" \
-        --corpus "$CORPUS/corpus.json" --out "$BUNDLE"
+        --corpus "$CORPUS/corpus.json" --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" --out "$BUNDLE"
     step "done: $BUNDLE (copy it to src/dgslm/assets/demo/ to ship it)"
 fi

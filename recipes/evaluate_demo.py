@@ -1,13 +1,14 @@
 """Does the demo SpeechDLM learn turn-taking? Continue held-out prompts and compare turn-taking.
 
-From the test split of a ``recipes/build_demo.sh`` work folder:
+From the test split (``--split``) of a ``recipes/build_demo.sh`` work folder:
 
-1. cut every test dialogue into consecutive windows of ``--prompt-seconds`` + ``--seconds``;
+1. cut every held-out dialogue into windows of ``--prompt-seconds`` + ``--seconds`` (one every
+   ``--stride-seconds``, default: back to back);
 2. ``dgslm sample`` continues each prompt with every model given by ``--model NAME=PATH``;
 3. ``dgslm evaluate --json --vad energy`` on the continuations (prompt removed) and, as the
    reference, on the true units of the same windows and on the real audio of those windows.
-   Units become audio in two ways: a *unit-energy* signal (noise at the log-mel energy of each
-   unit's k-means centre, 20 ms per unit: a vocoder-free rendering of speech vs silence, used
+   Units become audio in two ways: a *unit-energy* signal (noise at the log-mel energy above the
+   floor of each unit's k-means centre, 20 ms per unit: a vocoder-free rendering of speech vs silence, used
    for the table) and, with ``--vocoder``, the trained unit HiFi-GAN;
 4. ``dgslm validate --json`` per model (per-channel edge-unit accuracy and duration error);
 5. writes ``OUT/results.json``, ``OUT/results.md`` (the README table) and, with
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dgslm.audio import load_audio, write_wav
+from dgslm.encoder.features import LogMelFeatures
 from dgslm.encoder.kmeans import load_centers
 from dgslm.units.codes import read_code_file, write_code_file
 
@@ -54,13 +56,13 @@ def evaluate(inputs, *extra) -> dict:
     return json.loads(dgslm("evaluate", inputs, "--vad", "energy", "--json", *extra, capture=True))["summary"]
 
 
-def windows(code_file: Path, prompt: int, cont: int, limit: int) -> list[tuple[str, int, dict[str, list[str]]]]:
-    """``(dialogue, first frame, units)`` of consecutive ``prompt + cont`` frame windows."""
+def windows(code_file: Path, prompt: int, cont: int, stride: int, limit: int) -> list[tuple[str, int, dict[str, list[str]]]]:
+    """``(dialogue, first frame, units)`` of ``prompt + cont`` frame windows every ``stride`` frames."""
     out = []
     for record in read_code_file(code_file):
         units = {c: record[c].split() for c in CHANNELS}
         n = len(units[CHANNELS[0]])
-        for k, start in enumerate(range(0, n - prompt - cont + 1, prompt + cont)):
+        for start in range(0, n - prompt - cont + 1, stride):
             out.append((record["audio"], start, {c: u[start : start + prompt + cont] for c, u in units.items()}))
     return out[:limit]
 
@@ -76,8 +78,10 @@ def fill_unk(units: list[str]) -> tuple[list[str], int]:
 
 
 def unit_energy_wavs(records: list[dict], centers: np.ndarray, folder: Path, seed: int = 0) -> Path:
-    """One stereo wav per record: white noise at the mel energy of each unit's centre, 20 ms a unit."""
-    level = np.sqrt(np.exp(centers).sum(1) / np.exp(centers).sum(1).max())  # amplitude, loudest unit = 1
+    """One stereo wav per record: white noise at the mel energy of each unit's centre above the
+    log-mel floor (so the silence unit is silent), 20 ms a unit."""
+    excess = np.clip(np.exp(centers) - LogMelFeatures().floor, 0, None).sum(1)
+    level = np.sqrt(excess / excess.max())  # amplitude, loudest unit = 1
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for r in records:
@@ -125,6 +129,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
     parser.add_argument("--prompt-seconds", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=6.0, help="continuation (prompt + continuation <= training length)")
+    parser.add_argument("--split", default="test", help="held-out split whose dialogues give the prompts (valid: for tuning)")
+    parser.add_argument("--stride-seconds", type=float, default=None, help="window start every ... (default: prompt + continuation)")
     parser.add_argument("--max-prompts", type=int, default=50)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=123)
@@ -135,7 +141,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     centers = load_centers(next(args.work.glob("kmeans_logmel_*.safetensors")))
     prompt, cont = round(args.prompt_seconds * FRAME_RATE), round(args.seconds * FRAME_RATE)
-    wins = windows(args.work / "units" / "test.code", prompt, cont, args.max_prompts)
+    stride = round(args.stride_seconds * FRAME_RATE) if args.stride_seconds else prompt + cont
+    wins = windows(args.work / "units" / f"{args.split}.code", prompt, cont, stride, args.max_prompts)
     name_of = lambda dialogue, start: f"{dialogue}_{start}"  # noqa: E731
     write_code_file(out / "prompts.code", [{"audio": name_of(d, s), **{c: " ".join(u[c][:prompt]) for c in CHANNELS}}
                                            for d, s, u in wins])  # fmt: skip
@@ -147,7 +154,7 @@ def main() -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
-        key = json.dumps([path, args.prompt_seconds, args.seconds, args.max_prompts, args.temperature, args.seed])
+        key = json.dumps([path, args.split, args.prompt_seconds, args.seconds, stride, args.max_prompts, args.temperature, args.seed])
         if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
             dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
                   "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,

@@ -21,6 +21,7 @@ import json
 import shutil
 from pathlib import Path
 
+from dgslm.encoder.features import FLOOR_DB
 from dgslm.encoder.kmeans import load_centers, save_centers
 from dgslm.fileio import atomic_folder
 from dgslm.model_folder import CONFIG, FEATURES_FORMAT, KMEANS
@@ -30,30 +31,34 @@ README = """\
 dGSLM DEMO MODELS - trained on synthetic espeak-ng speech, NOT a real dialogue model.
 
 These small models (a {layers}-layer, {dim}-wide SpeechDLM and a narrow unit HiFi-GAN) were
-trained for about an hour on a shared 2-core CPU, on {hours:g} h of synthetic two-speaker telephone
-dialogues made by `dgslm synth-corpus` (robotic espeak-ng voices, a small sentence grammar,
-turn-taking drawn from simple documented distributions). Units are k-means clusters ({units})
-of 80 log-mel energies per 20 ms frame, not HuBERT units, so they are not compatible with the
-released dGSLM (Fisher) models.
+trained with recipes/build_demo.sh on {hours:g} h of synthetic two-speaker telephone dialogues
+made by `dgslm synth-corpus` (robotic espeak-ng voices, a small sentence grammar, turn-taking
+drawn from simple documented distributions). Units are k-means clusters ({units}) of 80 log-mel
+energies per 20 ms frame, floored {floor_db:g} dB under a full-scale tone so that silence is one
+unit, with silences under {min_silence} frames inside speech bridged and speech bursts under
+{min_speech} frames dropped (`dgslm encode --min-silence-frames/--min-speech-frames`); they are
+not HuBERT units and not compatible with the released dGSLM (Fisher) models.
+The SpeechDLM predicts {objective}.
 
 They exist so that `dgslm generate prompt.wav -o out.wav` runs offline on a fresh machine and
 so that the whole recipe (units, dialogue LM, vocoder, evaluation) is exercised end to end.
-Expect quiet, noise-like babble with crude two-channel activity, not words and not
-reliable turn-taking (measured numbers: the README's demo section); on real speech prompts
-the output is meaningless. For the real models run `dgslm download` (or give
---hubert/--km, --speech-dlm, --vocoder).
+Expect robotic babble without words, with two-channel speech/silence activity; the shipped
+model has NOT learned turn-taking (measured numbers: the README's demo section). On real
+speech prompts the output is meaningless. For the real models run `dgslm download` (or give --hubert/--km,
+--speech-dlm, --vocoder).
 
 Rebuild: recipes/build_demo.sh (seed {seed}); turn-taking check: recipes/evaluate_demo.sh.
 """
 
 
-def write_unit_folder(folder: Path, km: Path) -> None:
-    """The log-mel unit extractor: its k-means centres and feature description."""
+def write_unit_folder(folder: Path, km: Path, min_silence: int, min_speech: int) -> None:
+    """The log-mel unit extractor: its k-means centres, feature description and silence smoothing."""
     centers = load_centers(km)
     with atomic_folder(folder) as tmp:
         save_centers(tmp / KMEANS, centers)
         meta = {"format": FEATURES_FORMAT, "version": 1, "feature_type": "logmel", "n_mels": int(centers.shape[1]),
-                "n_clusters": int(centers.shape[0]), "layer": None}  # fmt: skip
+                "floor_db": FLOOR_DB, "n_clusters": int(centers.shape[0]), "layer": None,
+                "min_silence_frames": min_silence, "min_speech_frames": min_speech}  # fmt: skip
         (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -65,13 +70,15 @@ def main() -> None:
     parser.add_argument("--vocoder-cfg", type=Path, required=True, help="the vocoder's config.json")
     parser.add_argument("--km", type=Path, required=True, help="log-mel k-means centres (.safetensors)")
     parser.add_argument("--corpus", type=Path, required=True, help="corpus.json of the training corpus")
+    parser.add_argument("--min-silence-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
+    parser.add_argument("--min-speech-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to (re)write")
     args = parser.parse_args()
 
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    write_unit_folder(args.out / "hubert", args.km)
+    write_unit_folder(args.out / "hubert", args.km, args.min_silence_frames, args.min_speech_frames)
     convert_speech_dlm(args.speech_dlm, args.speech_dlm_data, args.out / "speech_dlm")
     convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
 
@@ -79,6 +86,8 @@ def main() -> None:
     corpus = json.loads(args.corpus.read_text())
     corpus_cfg = corpus.get("config", corpus)
     units = len(load_centers(args.km))
+    objective = ("the next frame's unit in each channel (next-unit prediction)" if lm_cfg.get("next_unit_prediction")
+                 else "edge units and their delayed durations (the released dGSLM objective)")  # fmt: skip
     info = {
         "format": "dgslm.demo_bundle",
         "version": 1,
@@ -94,7 +103,8 @@ def main() -> None:
     (args.out / "bundle.json").write_text(json.dumps(info, indent=2) + "\n")
     (args.out / "README.txt").write_text(README.format(
         layers=lm_cfg["layers"], dim=lm_cfg["embed_dim"], hours=float(corpus_cfg.get("hours", 0)),
-        units=units, seed=corpus_cfg.get("seed", "?"),
+        units=units, seed=corpus_cfg.get("seed", "?"), floor_db=FLOOR_DB, objective=objective,
+        min_silence=args.min_silence_frames, min_speech=args.min_speech_frames,
     ))  # fmt: skip
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{args.out}: {size / 1e6:.1f} MB")

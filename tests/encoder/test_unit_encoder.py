@@ -61,12 +61,22 @@ def test_spectral_features_on_the_hubert_frame_grid(reader, dim, reference):
     longer = reader(torch.from_numpy(np.ascontiguousarray(np.concatenate([wave, wave[:1000]]).T)))
     keep = feats.shape[1] - (4 if dim == 39 else 0)
     torch.testing.assert_close(longer[:, :keep], feats[:, :keep])
-    # 4x louder adds log(16) to every log-mel energy above the floor (digital silence)
+    # 4x louder adds log(16) to every log-mel energy above the floor
     if dim == 80:
         louder = reader(torch.from_numpy(np.ascontiguousarray(4 * wave.T)))
-        audible = feats > -10
-        assert audible.float().mean() > 0.9
+        audible = feats > np.log(reader.floor)
+        assert audible.float().mean() > 0.3
         torch.testing.assert_close((louder - feats)[audible], torch.full_like(feats[audible], float(np.log(16.0))), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("reader,noise_dbfs", [(LogMelFeatures(), -60), (MfccFeatures(), -65)])  # MFCC: wider bands
+def test_silence_and_faint_noise_are_one_constant_frame(reader, noise_dbfs):
+    """The log-mel floor (50 dB under a full-scale tone) makes silence one k-means unit."""
+    noise = 10 ** (noise_dbfs / 20) * torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    silence = reader(torch.cat([torch.zeros(1, 16000), noise]))
+    torch.testing.assert_close(silence, silence[:1, :1].expand_as(silence), atol=1e-5, rtol=0)
+    tone = reader(0.1 * torch.sin(torch.arange(16000.0) / 16000 * 2 * np.pi * 440)[None])
+    assert (tone - silence[:1]).abs().amax() > 1
 
 
 def test_deltas_of_a_linear_ramp():
@@ -85,3 +95,28 @@ def test_units_without_pretrained_weights(reference):
     assert len(codes) == 2 and len(codes[0].split()) == 159
     with pytest.raises(DgslmError, match="dims"):
         UnitEncoder(LogMelFeatures(), KMeansQuantizer(feats[:4].numpy()))
+
+
+def test_silence_smoothing_from_a_unit_folder(tmp_path):
+    """A 60 ms gap inside a tone is one silence run; --min-silence-frames 5 bridges it, and a
+    feature-only unit folder's config.json carries the setting to every user of the folder."""
+    import json
+
+    from dgslm.encoder.kmeans import save_centers
+
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    wave = np.concatenate([tone, np.zeros(960, np.float32), tone])  # 1 s, 60 ms, 1 s
+    reader = LogMelFeatures()
+    centers = torch.stack([reader(torch.zeros(1, 800))[0, 0], reader(torch.from_numpy(tone[None]))[0, 10]])
+    plain = UnitEncoder(reader, KMeansQuantizer(centers.numpy()), "cpu").encode(wave)[0].split()
+    assert "0" in plain[40:60] and plain[0] == "1"  # the gap is silence (unit 0)
+    save_centers(tmp_path / "kmeans.safetensors", centers.numpy())
+    meta = {"format": "dgslm.features", "version": 1, "feature_type": "logmel", "n_mels": 80, "n_clusters": 2,
+            "layer": None, "min_silence_frames": 5, "min_speech_frames": 3}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    encoder = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu")
+    assert encoder.silence_unit() == 0
+    assert encoder.encode(wave)[0].split() == ["1"] * len(plain)
+    off = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu", min_silence=0, min_speech=0)
+    assert off.encode(wave)[0].split() == plain

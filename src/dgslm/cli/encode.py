@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HuBERT in windows of this many seconds with --left-context (bounded memory; "
                              "features differ slightly from the original's 100 s passes)")
     parser.add_argument("--left-context", type=float, default=1.0, metavar="SECONDS", help="context per --streaming window")
+    parser.add_argument("--min-silence-frames", type=int, default=None, metavar="N",
+                        help="silence runs shorter than N frames inside speech take the unit before them "
+                             "(default: a unit folder's setting, else 0 = off)")
+    parser.add_argument("--min-speech-frames", type=int, default=None, metavar="N",
+                        help="speech stretches shorter than N frames between silences become silence (default as above)")
     parser.add_argument("--shard-id", type=int, default=0)
     parser.add_argument("--num-shards", type=int, default=1, help="with N > 1 the outputs get a .<id>-of-<N> suffix")
     parser.add_argument("--extension", default=",".join(AUDIO_EXTENSIONS),
@@ -75,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         autocast = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.autocast]
         streaming = None if args.streaming is None else (max(1, round(args.streaming * 50)), max(0, round(args.left_context * 50)))
-        encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, args.device, args.feature_type, autocast, streaming)
+        encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, args.device, args.feature_type, autocast,
+                                              streaming, args.min_silence_frames, args.min_speech_frames)  # fmt: skip
     except ValueError as err:
         raise DgslmError(str(err)) from None
     opts = EncodeOptions(channels=channels, allow_mono=args.allow_mono, skip_bad=args.skip_bad,

@@ -23,6 +23,7 @@ from dgslm.model_folder import DEFAULT_LAYER
 
 FEATURE_TYPES = ("hubert", "logmel", "mfcc")
 WINDOW, HOP, N_FFT = 400, 320, 512
+FLOOR_DB = 50.0  # log-mel floor below a full-scale 1 kHz tone: the synthetic corpus's -55 dBFS noise is under it
 
 
 class FeatureReader(Protocol):
@@ -77,17 +78,22 @@ def power_spectrum(wave: Tensor) -> Tensor:
 
 
 class LogMelFeatures:
-    """``n_mels`` log mel energies per 20 ms frame."""
+    """``n_mels`` log mel energies per 20 ms frame, floored ``floor_db`` below the loudest band of
+    a full-scale 1 kHz tone. The floor makes silence and low background noise one constant
+    vector, so that a k-means gives silence one unit instead of spreading its noise over many."""
 
     min_samples = WINDOW
 
-    def __init__(self, n_mels: int = 80):
+    def __init__(self, n_mels: int = 80, floor_db: float = FLOOR_DB):
         self.dim = n_mels
         self.filters = mel_filterbank(n_mels)
+        tone = torch.sin(2 * math.pi * 1000.0 * torch.arange(SAMPLE_RATE) / SAMPLE_RATE)
+        full_scale = (power_spectrum(tone[None]) @ self.filters).max()
+        self.floor = float(full_scale) * 10 ** (-floor_db / 10)
 
     def __call__(self, wave: Tensor) -> Tensor:
         mel = power_spectrum(wave) @ self.filters.to(wave.device)
-        return mel.clamp(min=torch.finfo(torch.float32).eps).log()
+        return mel.clamp(min=self.floor).log()
 
 
 def deltas(x: Tensor, width: int = 2) -> Tensor:

@@ -20,7 +20,8 @@ from dgslm.encoder.features import FeatureReader, build_feature_reader
 from dgslm.encoder.hubert_checkpoint import hubert_folder_config
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.errors import DgslmError
-from dgslm.model_folder import DEFAULT_LAYER, features_folder_type
+from dgslm.model_folder import CONFIG, DEFAULT_LAYER, features_folder_type, read_config
+from dgslm.units.smoothing import SilenceSmoothing, smooth_silence
 
 
 def units_to_string(units: Tensor) -> str:
@@ -31,12 +32,22 @@ def units_to_string(units: Tensor) -> str:
 class UnitEncoder:
     """A feature reader + a k-means quantizer: audio to one unit string per channel."""
 
-    def __init__(self, reader: FeatureReader, quantizer: KMeansQuantizer, device: str | torch.device | None = None):
+    def __init__(self, reader: FeatureReader, quantizer: KMeansQuantizer, device: str | torch.device | None = None,
+                 min_silence: int = 0, min_speech: int = 0):  # fmt: skip
+        """``min_silence``/``min_speech`` > 0: :func:`smooth_silence` around the unit of digital silence."""
         if reader.dim != quantizer.dim:
             raise DgslmError(f"the k-means centres have {quantizer.dim} dims but the features have {reader.dim}")
         self.reader = reader
         self.device = pick_device(device)
         self.quantizer = quantizer.to(self.device)
+        self.smoothing = None
+        if min_silence > 0 or min_speech > 0:
+            self.smoothing = SilenceSmoothing(self.silence_unit(), min_silence, min_speech)
+
+    def silence_unit(self) -> int:
+        """The unit of one second of digital silence (its most frequent frame unit)."""
+        silence = torch.zeros(1, SAMPLE_RATE, device=self.device)
+        return int(torch.mode(self.quantizer(self.reader(silence)).flatten()).values)
 
     @classmethod
     def from_pretrained(
@@ -48,20 +59,30 @@ class UnitEncoder:
         feature_type: str = "hubert",
         autocast_dtype: torch.dtype | None = None,
         streaming: tuple[int, int] | None = None,
+        min_silence: int | None = None,
+        min_speech: int | None = None,
     ) -> "UnitEncoder":
         """HuBERT checkpoint (original fairseq ``.pt`` or our converted folder) + k-means file
         (ours or the original pickle), or a feature-only unit folder (log-mel/MFCC, see
         :func:`dgslm.model_folder.features_folder_type`). ``layer`` defaults to a converted folder's k-means layer,
         else 12. ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
-        ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``)."""
+        ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``).
+        ``min_silence``/``min_speech``: silence smoothing (see :func:`smooth_silence`); None takes
+        a feature-only unit folder's ``min_silence_frames``/``min_speech_frames``, else 0 (off)."""
         device = pick_device(device)
+        smoothing = {}
         if feature_type == "hubert" and hubert_path is not None and (kind := features_folder_type(hubert_path)):
+            smoothing = read_config(os.path.join(hubert_path, CONFIG))
             feature_type, hubert_path = kind, None  # a log-mel/MFCC unit folder: no HuBERT
+        if min_silence is None:
+            min_silence = int(smoothing.get("min_silence_frames", 0))
+        if min_speech is None:
+            min_speech = int(smoothing.get("min_speech_frames", 0))
         if layer is None:
             folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
             layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER
         reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming)
-        return cls(reader, KMeansQuantizer.from_file(km_path), device)
+        return cls(reader, KMeansQuantizer.from_file(km_path), device, min_silence, min_speech)
 
     def units(self, wave: Tensor, batch_size: int = 2) -> Tensor:
         """[C, N] waveforms at 16 kHz (equal lengths) -> [C, T] int64 units, ``batch_size``
@@ -69,7 +90,10 @@ class UnitEncoder:
         if wave.shape[-1] < self.reader.min_samples:
             raise DgslmError(f"audio too short: {wave.shape[-1]} samples, one frame needs {self.reader.min_samples}")
         wave = wave.to(self.device, torch.float32)
-        return torch.cat([self.quantizer(self.reader(part)) for part in wave.split(batch_size)]).cpu()
+        units = torch.cat([self.quantizer(self.reader(part)) for part in wave.split(batch_size)]).cpu()
+        if self.smoothing is not None:
+            units = torch.stack([smooth_silence(channel, self.smoothing) for channel in units])
+        return units
 
     def encode(self, waveform: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE) -> list[str]:
         """``[frames, channels]`` (or ``[frames]``) audio -> one unit string per channel."""

@@ -15,9 +15,15 @@ from tqdm import tqdm
 log = logging.getLogger("dgslm.train")
 
 
+def format_scalar(value: float) -> str:
+    """3 decimals (``%g``), the original's console style; 3 significant digits under 0.01 (a learning rate)."""
+    value = float(value)
+    return f"{value:.3g}" if 0 < abs(value) < 0.01 else f"{round(value, 3):g}"
+
+
 def format_scalars(values: dict[str, float]) -> str:
-    """``k v | k v`` with 3 decimals (``%g``), the original's console style."""
-    return " | ".join(f"{k} {round(float(v), 3):g}" for k, v in values.items())
+    """``k v | k v``, each value as :func:`format_scalar`."""
+    return " | ".join(f"{k} {format_scalar(v)}" for k, v in values.items())
 
 
 class TrainingLogger:
