@@ -70,14 +70,14 @@ class UnitEncoder:
         ``min_silence``/``min_speech``: silence smoothing (see :func:`smooth_silence`); None takes
         a feature-only unit folder's ``min_silence_frames``/``min_speech_frames``, else 0 (off)."""
         device = pick_device(device)
-        smoothing = {}
+        folder_cfg = {}
         if feature_type == "hubert" and hubert_path is not None and (kind := features_folder_type(hubert_path)):
-            smoothing = read_config(os.path.join(hubert_path, CONFIG))
+            folder_cfg = read_config(os.path.join(hubert_path, CONFIG))
             feature_type, hubert_path = kind, None  # a log-mel/MFCC unit folder: no HuBERT
         if min_silence is None:
-            min_silence = int(smoothing.get("min_silence_frames", 0))
+            min_silence = int(folder_cfg.get("min_silence_frames", 0))
         if min_speech is None:
-            min_speech = int(smoothing.get("min_speech_frames", 0))
+            min_speech = int(folder_cfg.get("min_speech_frames", 0))
         if layer is None:
             folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
             layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER
