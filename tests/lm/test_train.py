@@ -86,6 +86,22 @@ def test_fp16_loss_scaling_runs(small_data, tmp_path):
     assert "loss_scale" in history[-1]
 
 
+def test_weight_decay_is_decoupled_as_in_fairseq_adam(small_data, tmp_path):
+    """fairseq's adam shrinks weights by lr * weight_decay beside the Adam step (AdamW); decay
+    added to the gradient (torch's Adam) would be normalised away with it."""
+    run = trainer(str(small_data), *TINY, "--weight-decay", "0.5", "--warmup-init-lr", "0.003", "--max-update", "1",
+                  "--save-dir", str(tmp_path), "--no-save")
+    before = {name: p.detach().clone() for name, p in run.model.named_parameters()}
+    run.train()
+    group = run.optimizer.param_groups[0]
+    lr, decay, (beta1, beta2), eps = group["lr"], group["weight_decay"], group["betas"], group["eps"]
+    assert lr > 0 and decay == 0.5
+    for name, p in run.model.named_parameters():
+        state = run.optimizer.state[p]
+        step = (state["exp_avg"] / (1 - beta1)) / ((state["exp_avg_sq"] / (1 - beta2)).sqrt() + eps)
+        assert torch.allclose(p.detach(), before[name] * (1 - lr * decay) - lr * step, atol=1e-6), name
+
+
 def test_two_process_torchrun_equals_update_freq_2(small_data, tmp_path):
     common = [str(small_data), *TINY, "--dropout", "0", "--max-update", "3", "--device", "cpu",
               "--decoder-cross-layers", "1", "--disable-validation"]  # fmt: skip

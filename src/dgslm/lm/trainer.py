@@ -1,8 +1,8 @@
 """SpeechDLM training: the original's ``fairseq-train`` loop, resumable and data-parallel.
 
 One update = ``update_freq`` batches per rank; gradients of the summed losses are divided by
-the sample size summed over those batches and all ranks, clipped, and Adam steps with an
-inverse-square-root learning rate. Checkpoints (the original's ``.pt`` layout plus our
+the sample size summed over those batches and all ranks, clipped, and Adam steps (with
+fairseq's decoupled weight decay) with an inverse-square-root learning rate. Checkpoints (the original's ``.pt`` layout plus our
 training state) are written atomically to ``save_dir``:
 
 - ``checkpoint_last.pt`` at every save; a rerun of the same command resumes from it exactly
@@ -131,7 +131,9 @@ class Trainer:
         self.model_cfg = model_cfg
         self.model = SpeechDLMModel(model_cfg).to(self.device)
         self.criterion = SpeechDLMCriterion(criterion_cfg)
-        self.optimizer = torch.optim.Adam(
+        # fairseq's "adam" decays weights decoupled from the gradient, as AdamW does; coupled L2
+        # (torch's Adam) lets --weight-decay 0.01 outweigh the clipped gradients
+        self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
         )
         self.scaler = torch.amp.GradScaler(self.device.type, init_scale=cfg.fp16_init_scale, enabled=cfg.fp16)
