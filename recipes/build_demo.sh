@@ -53,6 +53,7 @@ LM_LR=${LM_LR:-1e-3}
 LM_OBJECTIVE=${LM_OBJECTIVE:-next}
 LM_WARMUP=${LM_WARMUP:-200}
 LM_SAVE_EVERY=${LM_SAVE_EVERY:-250}
+LM_FLAGS=${LM_FLAGS:-}            # more dgslm train flags, e.g. "--bf16" on a GPU
 # vocoder: a narrow HiFi-GAN (128 initial channels) with slim discriminators
 VOC_DIR=${VOC_DIR:-$WORK/vocoder}
 VOC_STEPS=${VOC_STEPS:-4000}
@@ -133,7 +134,7 @@ train_lm() {
         --lr "$LM_LR" --lr-scheduler inverse_sqrt --warmup-updates "$LM_WARMUP" --warmup-init-lr 1e-7 \
         --max-update "$LM_UPDATES" --save-interval-updates "$LM_SAVE_EVERY" --keep-interval-updates 1 \
         --validate-interval-updates "$LM_SAVE_EVERY" --no-epoch-checkpoints --log-interval 25 \
-        --num-workers 0 --seed "$SEED" "${DEVICE_FLAG[@]}"
+        --num-workers 0 --seed "$SEED" "${DEVICE_FLAG[@]}" $LM_FLAGS
     touch "$LM_DIR/.done"
 }
 

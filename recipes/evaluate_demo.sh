@@ -5,7 +5,9 @@
 #      attention), same data, seed and updates, into WORK_DIR/speechdlm_nocross;
 #   2. recipes/evaluate_demo.py: continue held-out (test split) prompts with both models,
 #      vocode them and the true continuations with the demo vocoder, `dgslm evaluate` all of
-#      them, `dgslm validate` both models; WORK_DIR/turn_taking/results.{md,json}, docs/demo_timeline.png.
+#      them, `dgslm validate` both models; WORK_DIR/turn_taking/results.{md,json}, docs/demo_timeline.png;
+#   3. recipes/silence_hazard.py: how each model's chance of speaking next depends on how long
+#      its channel (and both channels) have been silent, against the corpus (test split).
 #
 # The size variables of build_demo.sh apply (use the same ones). Extra arguments go to
 # evaluate_demo.py, e.g. --prompt-seconds 4 --seconds 6 --max-prompts 50.
@@ -24,3 +26,5 @@ GENERATOR=$(ls "$WORK"/vocoder/g_* | sort | tail -n 1)
 python "$HERE/evaluate_demo.py" "$WORK" --model "full=$(best "$WORK/speechdlm")" \
     --model "no-cross=$(best "$WORK/speechdlm_nocross")" --vocoder "$GENERATOR" \
     --timeline "$HERE/../docs/demo_timeline.png" "$@"
+python "$HERE/silence_hazard.py" "$WORK" --model "full=$(best "$WORK/speechdlm")" \
+    --model "no-cross=$(best "$WORK/speechdlm_nocross")"
