@@ -42,10 +42,10 @@ The SpeechDLM predicts {objective}.
 
 They exist so that `dgslm generate prompt.wav -o out.wav` runs offline on a fresh machine and
 so that the whole recipe (units, dialogue LM, vocoder, evaluation) is exercised end to end.
-Expect robotic babble without words, with two-channel speech/silence activity; the shipped
-model has NOT learned turn-taking (measured numbers: the README's demo section). On real
-speech prompts the output is meaningless. For the real models run `dgslm download` (or give
---hubert/--km, --speech-dlm, --vocoder).
+Expect robotic babble without words, with two-channel speech/silence activity that imitates
+the synthetic corpus's turn-taking (how closely, against a no-cross-attention ablation: the
+README's demo section). On real speech prompts the output is meaningless. For the real
+models run `dgslm download` (or give --hubert/--km, --speech-dlm, --vocoder).
 
 Rebuild: recipes/build_demo.sh (seed {seed}); turn-taking check: recipes/evaluate_demo.sh.
 """
