@@ -2,8 +2,9 @@
 
 One update = ``update_freq`` batches per rank; gradients of the summed losses are divided by
 the sample size summed over those batches and all ranks, clipped, and Adam steps (with
-fairseq's decoupled weight decay) with an inverse-square-root learning rate. Checkpoints (the original's ``.pt`` layout plus our
-training state) are written atomically to ``save_dir``:
+fairseq's decoupled weight decay) with an inverse-square-root learning rate. Checkpoints
+(the original's ``.pt`` layout plus our training state) are written atomically to
+``save_dir``:
 
 - ``checkpoint_last.pt`` at every save; a rerun of the same command resumes from it exactly
   (model, Adam, loss scaler, update count, data position, every RNG state);
