@@ -11,7 +11,7 @@ script measures it on a split of a ``recipes/build_demo.sh`` work folder, teache
 For each bucket of k it prints the corpus rate of "speech next" beside each model's mean
 predicted probability of a non-silence unit. A model whose column is flat while the corpus
 column falls steeply draws memoryless (geometric) silences: too few short ones, too many long.
-The silence unit is the most frequent unit of the split.
+The silence unit is the unit of digital silence under the work folder's log-mel k-means.
 
     python recipes/silence_hazard.py demo-build --model full=demo-build/speechdlm/checkpoint_best.pt
 """
@@ -19,12 +19,12 @@ The silence unit is the most frequent unit of the split.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.lm.checkpoint import load_model
 from dgslm.units.codes import read_code_file
 from dgslm.units.dictionary import Dictionary
@@ -33,16 +33,13 @@ CHANNELS = ("unitA", "unitB")
 BUCKETS = (1, 2, 3, 4, 5, 10, 15, 20, 30, 40, 60)  # lower edges, in 20 ms frames
 
 
-def windows(code_file: Path, dictionary: Dictionary, length: int, limit: int) -> tuple[torch.Tensor, int]:
-    """Back-to-back (N, 2, length) windows of the split's unit ids, and the silence unit's id."""
-    records = read_code_file(code_file)
-    counts = Counter(u for r in records for ch in CHANNELS for u in r[ch].split())
-    silence = dictionary.index(counts.most_common(1)[0][0])
+def windows(code_file: Path, dictionary: Dictionary, length: int, limit: int) -> torch.Tensor:
+    """Back-to-back (N, 2, length) windows of the split's unit ids."""
     out = []
-    for record in records:
+    for record in read_code_file(code_file):
         ids = torch.tensor([[dictionary.index(u) for u in record[ch].split()] for ch in CHANNELS])
         out += [ids[:, s : s + length] for s in range(0, ids.shape[1] - length + 1, length)]
-    return torch.stack(out[:limit]), silence
+    return torch.stack(out[:limit])
 
 
 def run_lengths(values: np.ndarray) -> np.ndarray:
@@ -54,6 +51,7 @@ def run_lengths(values: np.ndarray) -> np.ndarray:
 
 
 def bucket(k: np.ndarray) -> np.ndarray:
+    """Index of the bucket of each silence length (-1 for 0: not silent)."""
     return np.searchsorted(BUCKETS, k, side="right") - 1
 
 
@@ -78,7 +76,7 @@ def hazard_table(tokens: torch.Tensor, silence: int, p_speech: dict[str, np.ndar
     for kind, length in (("own", own), ("mutual", mutual)):
         length = length[..., :-1]
         for b in range(len(BUCKETS)):
-            sel = (length > 0) & (bucket(np.maximum(length, 1)) == b)
+            sel = bucket(length) == b
             if not sel.any():
                 continue
             models = " | ".join(f"{p_speech[n][..., :-1][sel].mean():.3f}" for n in names)
@@ -98,7 +96,9 @@ def main() -> None:
     args = parser.parse_args()
 
     dictionary = Dictionary.load(args.work / "data-bin" / "dict.unitA.txt")
-    tokens, silence = windows(args.work / "units" / f"{args.split}.code", dictionary, args.length, args.max_windows)
+    km = next(args.work.glob("kmeans_logmel_*.safetensors"))
+    silence = dictionary.index(str(UnitEncoder.from_pretrained(None, km, feature_type="logmel", device="cpu").silence_unit()))
+    tokens = windows(args.work / "units" / f"{args.split}.code", dictionary, args.length, args.max_windows)
     p_speech = {}
     for spec in args.model:
         name, path = spec.split("=", 1)
