@@ -120,3 +120,23 @@ def test_silence_smoothing_from_a_unit_folder(tmp_path):
     assert encoder.encode(wave)[0].split() == ["1"] * len(plain)
     off = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu", min_silence=0, min_speech=0)
     assert off.encode(wave)[0].split() == plain
+
+
+def test_unit_folder_floor_reaches_the_reader(tmp_path):
+    """The log-mel floor recorded in a unit folder is the one its features use: a folder made
+    with another floor must not be read with the code's default."""
+    import json
+
+    from dgslm.encoder.features import FLOOR_DB
+    from dgslm.encoder.kmeans import save_centers
+
+    save_centers(tmp_path / "kmeans.safetensors", np.zeros((2, 80), np.float32))
+    meta = {"format": "dgslm.features", "version": 1, "feature_type": "logmel", "n_mels": 80, "floor_db": 30}
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    encoder = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu")
+    assert encoder.reader.floor == pytest.approx(LogMelFeatures(floor_db=30).floor)
+    assert encoder.reader.floor == pytest.approx(LogMelFeatures().floor * 10 ** ((FLOOR_DB - 30) / 10))
+    meta["floor_db"] = "loud"
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DgslmError, match="config.json.*floor_db must be a number"):
+        UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu")

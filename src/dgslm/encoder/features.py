@@ -110,9 +110,9 @@ class MfccFeatures:
 
     min_samples = WINDOW
 
-    def __init__(self, n_mfcc: int = 13, n_mels: int = 23, lifter: float = 22.0):
+    def __init__(self, n_mfcc: int = 13, n_mels: int = 23, lifter: float = 22.0, floor_db: float = FLOOR_DB):
         self.dim = 3 * n_mfcc
-        self.logmel = LogMelFeatures(n_mels)
+        self.logmel = LogMelFeatures(n_mels, floor_db)
         k = torch.arange(n_mels, dtype=torch.float64)
         dct = torch.cos(math.pi / n_mels * (k[:, None] + 0.5) * torch.arange(n_mfcc, dtype=torch.float64)) * math.sqrt(2 / n_mels)
         dct[:, 0] /= math.sqrt(2)
@@ -132,9 +132,10 @@ def build_feature_reader(
     device: str | torch.device = "cpu",
     autocast_dtype: torch.dtype | None = None,
     streaming: tuple[int, int] | None = None,
+    floor_db: float = FLOOR_DB,
 ) -> FeatureReader:
     """The reader for ``feature_type`` ("hubert" needs ``hubert_path``; ``autocast_dtype`` and
-    ``streaming`` apply to it only)."""
+    ``streaming`` apply to it only, ``floor_db`` to log-mel and MFCC)."""
     if feature_type == "hubert":
         from dgslm.encoder.hubert_checkpoint import load_hubert
 
@@ -146,7 +147,7 @@ def build_feature_reader(
         except ValueError as err:  # a layer the model does not have
             raise DgslmError(str(err), hubert_path) from None
     if feature_type == "logmel":
-        return LogMelFeatures()
+        return LogMelFeatures(floor_db=floor_db)
     if feature_type == "mfcc":
-        return MfccFeatures()
+        return MfccFeatures(floor_db=floor_db)
     raise DgslmError(f"unknown feature type {feature_type!r}; choose from {', '.join(FEATURE_TYPES)}")

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from dgslm.audio import SAMPLE_RATE, load_audio, resample
 from dgslm.device import pick_device
-from dgslm.encoder.features import FeatureReader, build_feature_reader
+from dgslm.encoder.features import FLOOR_DB, FeatureReader, build_feature_reader
 from dgslm.encoder.hubert_checkpoint import hubert_folder_config
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.errors import DgslmError
@@ -68,11 +68,16 @@ class UnitEncoder:
         else 12. ``autocast_dtype`` (bf16/fp16) speeds HuBERT up on GPUs; fp32 (None) is exact.
         ``streaming=(new_frames, context_frames)`` bounds memory (see ``Hubert.extract_streaming``).
         ``min_silence``/``min_speech``: silence smoothing (see :func:`smooth_silence`); None takes
-        a feature-only unit folder's ``min_silence_frames``/``min_speech_frames``, else 0 (off)."""
+        a feature-only unit folder's ``min_silence_frames``/``min_speech_frames``, else 0 (off).
+        A feature-only folder's ``floor_db`` sets the log-mel floor its k-means was trained with."""
         device = pick_device(device)
-        folder_cfg = {}
+        folder_cfg, floor_db = {}, FLOOR_DB
         if feature_type == "hubert" and hubert_path is not None and (kind := features_folder_type(hubert_path)):
-            folder_cfg = read_config(os.path.join(hubert_path, CONFIG))
+            config_path = os.path.join(hubert_path, CONFIG)
+            folder_cfg = read_config(config_path)
+            floor_db = folder_cfg.get("floor_db", FLOOR_DB)
+            if not isinstance(floor_db, (int, float)) or isinstance(floor_db, bool):
+                raise DgslmError(f"floor_db must be a number of dB, not {floor_db!r}", config_path)
             feature_type, hubert_path = kind, None  # a log-mel/MFCC unit folder: no HuBERT
         if min_silence is None:
             min_silence = int(folder_cfg.get("min_silence_frames", 0))
@@ -81,7 +86,7 @@ class UnitEncoder:
         if layer is None:
             folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
             layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER
-        reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming)
+        reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming, float(floor_db))
         return cls(reader, KMeansQuantizer.from_file(km_path), device, min_silence, min_speech)
 
     def units(self, wave: Tensor, batch_size: int = 2) -> Tensor:

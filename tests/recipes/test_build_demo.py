@@ -1,0 +1,71 @@
+"""recipes/build_demo.sh and recipes/evaluate_demo.sh end to end at toy sizes: every dgslm step
+runs, the bundle generates, and the turn-taking check reports on the full model and its ablation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from dgslm.cli.main import main
+
+RECIPES = Path(__file__).parents[2] / "recipes"
+TOY = {
+    "HOURS": "0.1", "UNITS": "20", "KM_PERCENT": "0.5", "THREADS": "1", "DEVICE": "cpu",
+    "LM_LAYERS": "2", "LM_CROSS_LAYERS": "1", "LM_DIM": "32", "LM_FFN": "64", "LM_HEADS": "2",
+    "LM_UPDATES": "4", "LM_WARMUP": "2", "LM_SAVE_EVERY": "2", "LM_MAX_TOKENS": "1024",
+    "VOC_STEPS": "4", "VOC_SAVE_EVERY": "2", "VOC_CHANNELS": "32", "VOC_BATCH": "2",
+}  # fmt: skip
+
+
+def run_recipe(script: str, *args) -> str:
+    """Run a recipe script at the toy sizes with this interpreter's dgslm first on PATH."""
+    env = {**os.environ, **TOY, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", str(RECIPES / script), *map(str, args)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{script} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("demo") / "work"
+    run_recipe("build_demo.sh", work)
+    return work
+
+
+def test_recipe_builds_a_bundle_that_generates(work, tmp_path, monkeypatch):
+    bundle = work / "bundle"
+    info = json.loads((bundle / "bundle.json").read_text())
+    assert info["demo"] is True and info["corpus"]["seed"] == 0
+    assert json.loads((bundle / "hubert" / "config.json").read_text())["n_clusters"] == 20
+
+    monkeypatch.setenv("DGSLM_HOME", str(tmp_path / "empty-cache"))
+    prompt = next((work / "corpus" / "wav").glob("*.wav"))
+    out = tmp_path / "out.wav"
+    code = main(["generate", str(prompt), "-o", str(out), "--prompt-seconds", "1", "--seconds", "1",
+                 "--hubert", str(bundle / "hubert"), "--speech-dlm", str(bundle / "speech_dlm"),
+                 "--vocoder", str(bundle / "hifigan"), "--device", "cpu"])  # fmt: skip
+    assert code == 0
+    audio, rate = sf.read(out)
+    assert rate == 16000 and audio.shape[1] == 2 and len(audio) == (49 + 50) * 320
+
+
+def test_turn_taking_check_compares_both_models_with_the_corpus(work, tmp_path):
+    stdout = run_recipe("evaluate_demo.sh", work, "--prompt-seconds", 2, "--seconds", 2, "--max-prompts", 3,
+                        "--samples", 2, "--timeline", tmp_path / "timeline.png")  # fmt: skip
+    results = json.loads((work / "turn_taking" / "results.json").read_text())
+    assert results["settings"]["prompts"] == 3
+    for name in ("full", "no-cross"):  # each prompt continued twice, 100 new frames each time
+        records = [line for line in (work / "turn_taking" / f"{name}.code").read_text().splitlines() if line]
+        assert len(records) == 6
+        errors = results["errors_vs_corpus_units"][name]
+        assert len(errors) == 8 and all(e >= 0 for e in errors.values())
+        assert f"{name}: " in stdout and "per-minute statistics within 15% of the corpus" in stdout
+    assert results["errors_vs_corpus_units"]["corpus units"] == dict.fromkeys(errors, 0.0)
+    assert (tmp_path / "timeline.png").stat().st_size > 0
+    assert "P(speech at the next frame | silent for k frames)" in stdout
