@@ -9,7 +9,8 @@ From the test split (``--split``) of a ``recipes/build_demo.sh`` work folder:
    reference, on the true units of the same windows and on the real audio of those windows.
    Units become audio in two ways: a *unit-energy* signal (noise at the log-mel energy above the
    floor of each unit's k-means centre, 20 ms per unit: a vocoder-free rendering of speech vs silence, used
-   for the table) and, with ``--vocoder``, the trained unit HiFi-GAN;
+   for the table) and, with ``--vocoder``, the trained unit HiFi-GAN (its silence is not silent,
+   so its threshold is ``--vocoded-threshold-db``);
 4. ``dgslm validate --json`` per model (per-channel edge-unit accuracy and duration error);
 5. writes ``OUT/results.json``, ``OUT/results.md`` (the README table) and, with
    ``--timeline``, the timeline PNG of one generated dialogue (prompt included).
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
                         help="a SpeechDLM to evaluate (checkpoint .pt or model folder); repeatable")  # fmt: skip
     parser.add_argument("--vocoder", type=Path, help="also evaluate through this vocoder (g_N, config.json beside it)")
+    parser.add_argument("--vocoded-threshold-db", type=float, default=-10.0,
+                        help="energy VAD threshold for vocoded audio (the demo vocoder's silence is ~11 dB under "
+                             "its speech, not silent; -10 gives the corpus units' statistics back within 4%%)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
     parser.add_argument("--prompt-seconds", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=6.0, help="continuation (prompt + continuation <= training length)")
@@ -183,7 +187,8 @@ def main() -> None:
         write_code_file(out / f"{name}.code", records)
         energy[name] = evaluate(unit_energy_wavs(records, centers, out / f"wav_energy_{name}"))
         if args.vocoder:
-            vocoded[name] = evaluate(out / f"{name}.code", "--vocoder", args.vocoder, "--vocoder-cfg", args.vocoder.parent / "config.json")
+            vocoded[name] = evaluate(out / f"{name}.code", "--vocoder", args.vocoder, "--vocoder-cfg", args.vocoder.parent / "config.json",
+                                     "--energy-threshold-db", args.vocoded_threshold_db)  # fmt: skip
     if args.timeline:
         folder = unit_energy_wavs([first], centers, out / "wav_timeline")
         evaluate(folder, "--plot-dir", out / "timeline", "--max-timelines", 1, "--plot-seconds", args.prompt_seconds + args.seconds)
