@@ -103,6 +103,9 @@ def main() -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         model = load_model(path).eval()
+        if not model.cfg.next_unit_prediction:
+            parser.error(f"{path}: an edge-unit model (its heads predict the next *different* unit and silences "
+                         "last what its duration head says), so it has no next-frame silence hazard")
         probs = [model(chunk).logits[:, :, 0].float().softmax(-1)[..., silence] for chunk in tokens.split(16)]
         p_speech[name] = 1 - torch.cat(probs).numpy()
     print(f"{len(tokens)} windows of {args.length} frames from {args.split}; silence unit {dictionary[silence]!r}")
