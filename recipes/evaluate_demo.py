@@ -11,7 +11,7 @@ From the test split (``--split``) of a ``recipes/build_demo.sh`` work folder:
    floor of each unit's k-means centre, 20 ms per unit: a vocoder-free rendering of speech vs silence, used
    for the table) and, with ``--vocoder``, the trained unit HiFi-GAN (its silence is not silent,
    so its threshold is ``--vocoded-threshold-db``);
-4. ``dgslm validate --json`` per model (per-channel edge-unit accuracy and duration error);
+4. ``dgslm validate --json`` per model (accuracy per head: next-unit, or edge-unit and duration error);
 5. writes ``OUT/results.json``, ``OUT/results.md`` (the README table) and, with
    ``--timeline``, the timeline PNG of one generated dialogue (prompt included).
 
