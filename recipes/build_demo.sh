@@ -8,6 +8,9 @@
 #   train       dgslm train          a small SpeechDLM (edge units + delayed durations, cross heads)
 #   vocoder     dgslm train-vocoder  a small unit HiFi-GAN on the same units and audio
 #   bundle      make_bundle.py       both models -> safetensors folders (dgslm convert), k-means, bundle.json
+#   heldout     synth-corpus, encode new dialogues for the turn-taking check: heldout (seed SEED+1,
+#                                    HELDOUT_HOURS) to report on, tuning (seed SEED+2, TUNING_HOURS) to
+#                                    choose decoding settings on; not a default step (evaluate_demo.sh runs it)
 #
 # Defaults are the full-size run, under 2 hours on a dedicated 2-core machine. Rates measured on
 # one: corpus ~5 min, k-means + encode + preprocess 25 s, then the SpeechDLM (1.9 s per update)
@@ -35,6 +38,8 @@ KM_PERCENT=${KM_PERCENT:-0.15}    # share of the training dialogues the k-means 
 MIN_SILENCE=${MIN_SILENCE:-5}     # encode: silences < 5 frames (100 ms) inside speech are bridged
 MIN_SPEECH=${MIN_SPEECH:-3}       # encode: speech bursts < 3 frames (60 ms) between silences are dropped
 DEVICE=${DEVICE:-}                # empty: cuda if available, else cpu
+HELDOUT_HOURS=${HELDOUT_HOURS:-2} # heldout step: hours of new dialogues (the test split is ~9 min)
+TUNING_HOURS=${TUNING_HOURS:-1}   # heldout step: hours of new dialogues for tuning (the valid split is ~9 min)
 # SpeechDLM: 3 layers, the last 2 cross-channel, 192 wide (~1.6 M parameters)
 LM_DIR=${LM_DIR:-$WORK/speechdlm}
 LM_LAYERS=${LM_LAYERS:-3}
@@ -76,10 +81,13 @@ step() { echo "== $(date +%H:%M:%S) $*" >&2; }
 wanted() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # corpus: wav/, timing/, manifest.tsv, train/valid/test.tsv, corpus.json
-if wanted corpus && [[ ! -f $CORPUS/corpus.json ]]; then
-    step "synth-corpus: $HOURS h, seed $SEED"
-    dgslm synth-corpus --out "$CORPUS" --hours "$HOURS" --seed "$SEED" --workers "$WORKERS" \
+synth() {  # folder, hours, seed
+    step "synth-corpus: $2 h, seed $3 -> $1"
+    dgslm synth-corpus --out "$1" --hours "$2" --seed "$3" --workers "$WORKERS" \
         --min-dialogue-seconds 30 --max-dialogue-seconds 90
+}
+if wanted corpus && [[ ! -f $CORPUS/corpus.json ]]; then
+    synth "$CORPUS" "$HOURS" "$SEED"
 fi
 
 # kmeans: 80 log-mel energies per 20 ms frame -> UNITS clusters. faiss's result depends on its
@@ -92,14 +100,15 @@ fi
 
 # encode: $UNIT_DIR/{split}.code ('audio' = dialogue name without .wav, unitA, unitB) and
 # $UNIT_DIR/{split}.unitA / .unitB (units only, one dialogue per line)
+encode() {  # manifest, split name
+    step "encode: $2"
+    dgslm encode --manifest-path "$1" -o "$UNIT_DIR/$2.code" --km "$KM" \
+        --feature-type logmel --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" \
+        --per-channel-dir "$UNIT_DIR" --hide-fname "${DEVICE_FLAG[@]}"
+}
 if wanted encode; then
     for split in train valid test; do
-        if [[ ! -f $UNIT_DIR/$split.code ]]; then
-            step "encode: $split"
-            dgslm encode --manifest-path "$CORPUS/$split.tsv" -o "$UNIT_DIR/$split.code" --km "$KM" \
-                --feature-type logmel --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" \
-                --per-channel-dir "$UNIT_DIR" --hide-fname "${DEVICE_FLAG[@]}"
-        fi
+        [[ -f $UNIT_DIR/$split.code ]] || encode "$CORPUS/$split.tsv" "$split"
     done
 fi
 
@@ -201,4 +210,16 @@ if wanted bundle; then
         --vocoder "$GENERATOR" --vocoder-cfg "$VOC_DIR/config.json" --km "$KM" \
         --corpus "$CORPUS/corpus.json" --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" --out "$BUNDLE"
     step "done: $BUNDLE (copy it to src/dgslm/assets/demo/ to ship it)"
+fi
+
+# heldout: $WORK/heldout and $WORK/tuning, new dialogues from seeds SEED+1 and SEED+2 (the same
+# voices and turn-taking distributions, none of the training dialogues), and their code files
+# $UNIT_DIR/heldout.code and $UNIT_DIR/tuning.code, all their dialogues
+if wanted heldout; then
+    for set in "heldout 1 $HELDOUT_HOURS" "tuning 2 $TUNING_HOURS"; do
+        read -r name offset hours <<< "$set"
+        [[ -f $UNIT_DIR/$name.code ]] && continue
+        [[ -f $WORK/$name/corpus.json ]] || synth "$WORK/$name" "$hours" $((SEED + offset))
+        encode "$WORK/$name/manifest.tsv" "$name"
+    done
 fi

@@ -1,9 +1,10 @@
-"""Does the demo SpeechDLM learn turn-taking? Continue held-out prompts and compare turn-taking.
+r"""Does the demo SpeechDLM learn turn-taking? Continue held-out prompts and compare turn-taking.
 
-From the test split (``--split``) of a ``recipes/build_demo.sh`` work folder:
+From a held-out split (``--split``: ``units/SPLIT.code`` of a ``recipes/build_demo.sh`` work
+folder, its audio under ``--corpus``; ``heldout`` is the 2 h corpus of build_demo.sh's heldout step):
 
-1. cut every held-out dialogue into windows of ``--prompt-seconds`` + ``--seconds`` (one every
-   ``--stride-seconds``, default: back to back);
+1. cut every held-out dialogue into windows of ``--prompt-seconds`` + ``--seconds``, one every
+   ``--stride-seconds`` (default: ``--seconds``, so the continuations tile each dialogue once);
 2. ``dgslm sample`` continues each prompt with every model given by ``--model NAME=PATH``;
 3. ``dgslm evaluate --json --vad energy`` on the continuations (prompt removed) and, as the
    reference, on the true units of the same windows and on the real audio of those windows.
@@ -12,10 +13,14 @@ From the test split (``--split``) of a ``recipes/build_demo.sh`` work folder:
    for the table) and, with ``--vocoder``, the trained unit HiFi-GAN (its silence is not silent,
    so its threshold is ``--vocoded-threshold-db``);
 4. ``dgslm validate --json`` per model (accuracy per head: next-unit, or edge-unit and duration error);
-5. writes ``OUT/results.json``, ``OUT/results.md`` (the README table) and, with
+5. the signed error of every per-minute statistic against the true continuations, with a 90%
+   paired bootstrap interval over held-out dialogues (a dialogue's windows, their continuations
+   and the reference resampled together): how far the error may be from sampling noise alone;
+6. writes ``OUT/results.json``, ``OUT/results.md`` (the README tables) and, with
    ``--timeline``, the timeline PNG of one generated dialogue (prompt included).
 
-    python recipes/evaluate_demo.py demo-build --model full=demo-build/speechdlm/checkpoint_best.pt \
+    python recipes/evaluate_demo.py demo-build --split heldout --corpus demo-build/heldout \
+        --model full=demo-build/speechdlm/checkpoint_best.pt \
         --model no-cross=demo-build/speechdlm_nocross/checkpoint_best.pt [--vocoder demo-build/vocoder/g_N]
 Every dgslm command run is printed, so each number can be reproduced by hand.
 """
@@ -53,19 +58,20 @@ def dgslm(*args, capture: bool = False) -> str:
 
 
 def evaluate(inputs, *extra) -> dict:
-    """The summary statistics of ``dgslm evaluate --vad energy --json``."""
-    return json.loads(dgslm("evaluate", inputs, "--vad", "energy", "--json", *extra, capture=True))["summary"]
+    """``dgslm evaluate --vad energy --json``: the ``summary`` and per-``dialogues`` statistics."""
+    return json.loads(dgslm("evaluate", inputs, "--vad", "energy", "--json", *extra, capture=True))
 
 
 def windows(code_file: Path, prompt: int, cont: int, stride: int, limit: int) -> list[tuple[str, int, dict[str, list[str]]]]:
-    """``(dialogue, first frame, units)`` of ``prompt + cont`` frame windows every ``stride`` frames."""
+    """``(dialogue, first frame, units)`` of ``prompt + cont`` frame windows every ``stride`` frames
+    (the first ``limit``; all when 0)."""
     out = []
     for record in read_code_file(code_file):
         units = {c: record[c].split() for c in CHANNELS}
         n = len(units[CHANNELS[0]])
         for start in range(0, n - prompt - cont + 1, stride):
             out.append((record["audio"], start, {c: u[start : start + prompt + cont] for c, u in units.items()}))
-    return out[:limit]
+    return out[:limit] if limit else out
 
 
 def fill_unk(units: list[str]) -> tuple[list[str], int]:
@@ -101,14 +107,45 @@ def audio_windows(corpus: Path, wins, prompt: int, cont: int, folder: Path) -> P
     return folder
 
 
-def relative_errors(stats: dict, reference: dict) -> dict[str, float]:
-    """|ours / reference - 1| of every per-minute statistic (N and Δ of each event)."""
+def signed_errors(stats: dict, reference: dict) -> dict[str, float]:
+    """ours / reference - 1 of every per-minute statistic (N and Δ of each event); with no such
+    reference event: 0 if we have none either, else inf."""
     out = {}
     for event in EVENTS:
         for key in ("per_minute", "seconds_per_minute"):
-            ref = reference[event][key]
-            out[f"{event}.{key}"] = abs(stats[event][key] / ref - 1) if ref else float("inf")
+            ours, ref = stats[event][key], reference[event][key]
+            out[f"{event}.{key}"] = ours / ref - 1 if ref else (float("inf") if ours else 0.0)
     return out
+
+
+def relative_errors(stats: dict, reference: dict) -> dict[str, float]:
+    """|ours / reference - 1| of every per-minute statistic."""
+    return {k: abs(v) for k, v in signed_errors(stats, reference).items()}
+
+
+def totals(dialogues: list[dict], source: dict[str, int], groups: int) -> np.ndarray:
+    """``[groups, 1 + 2 * events]``: minutes, then each event's count and seconds, summed over the
+    evaluated windows of each held-out dialogue (``source``: window name -> dialogue number)."""
+    out = np.zeros((groups, 1 + 2 * len(EVENTS)))
+    for d in dialogues:
+        window = d["name"].rsplit("__", 1)[-1]  # vocoded code files: "<code file>__<record>"
+        group = source[window] if window in source else source[window.rsplit("_", 1)[0]]  # sample k: "<window>_k"
+        row = [d[e][k] * (d["minutes"] if k == "seconds_per_minute" else 1) for e in EVENTS for k in ("count", "seconds_per_minute")]
+        out[group] += [d["minutes"], *row]
+    return out
+
+
+def bootstrap_intervals(ours: np.ndarray, reference: np.ndarray, draws: int = 2000, seed: int = 0) -> dict[str, list[float]]:
+    """90% interval of the signed relative error (ours / reference - 1) of every per-minute
+    statistic, resampling held-out dialogues with replacement (``totals`` rows, paired)."""
+    groups = len(ours)
+    picks = np.random.default_rng(seed).integers(groups, size=(draws, groups))
+    weights = np.stack([np.bincount(p, minlength=groups) for p in picks])  # [draws, groups]
+    a, b = weights @ ours, weights @ reference  # [draws, 1 + 2 * events]
+    with np.errstate(divide="ignore", invalid="ignore"):  # no reference event in a draw: as signed_errors
+        errors = np.where(b[:, 1:] > 0, (a[:, 1:] / a[:, :1]) / (b[:, 1:] / b[:, :1]) - 1, np.where(a[:, 1:] > 0, np.inf, 0.0))
+    keys = [f"{e}.{k}" for e in EVENTS for k in ("per_minute", "seconds_per_minute")]
+    return {key: np.percentile(errors[:, i], [5, 95], method="nearest").tolist() for i, key in enumerate(keys)}
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -118,6 +155,16 @@ def table(rows: dict[str, dict]) -> str:
         cells = " | ".join(f"{stats[e]['per_minute']:.1f} | {stats[e]['seconds_per_minute']:.1f}" for e in EVENTS)
         worst = max(relative_errors(stats, rows[REFERENCE]).values()) if REFERENCE in rows else float("nan")
         lines.append(f"| {name} ({stats['minutes']:.1f} min) | {cells} | {worst:.0%} |")
+    return "\n".join(lines)
+
+
+def error_table(stats: dict[str, dict], intervals: dict[str, dict]) -> str:
+    """Signed error of each model vs the corpus units, with its 90% bootstrap interval."""
+    head = " | ".join(f"{e} N | {e} Δ" for e in ("IPU", "pause", "gap", "overlap"))
+    lines = [f"| error vs {REFERENCE} [90% interval] | {head} |", "|" + "---|" * (1 + 2 * len(EVENTS))]
+    for name, ci in intervals.items():
+        signed = signed_errors(stats[name], stats[REFERENCE])
+        lines.append(f"| {name} | " + " | ".join(f"{signed[k]:+.0%} [{lo:+.0%}, {hi:+.0%}]" for k, (lo, hi) in ci.items()) + " |")
     return "\n".join(lines)
 
 
@@ -133,9 +180,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
     parser.add_argument("--prompt-seconds", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=6.0, help="continuation (prompt + continuation <= training length)")
-    parser.add_argument("--split", default="test", help="held-out split whose dialogues give the prompts (valid: for tuning)")
-    parser.add_argument("--stride-seconds", type=float, default=None, help="window start every ... (default: prompt + continuation)")
-    parser.add_argument("--max-prompts", type=int, default=50)
+    parser.add_argument("--split", default="test",
+                        help="held-out dialogues that give the prompts: units/SPLIT.code (heldout, tuning: the "
+                             "corpora of build_demo.sh's heldout step, with --corpus WORK/SPLIT)")  # fmt: skip
+    parser.add_argument("--corpus", type=Path, default=None, help="the split's corpus folder (default: WORK/corpus)")
+    parser.add_argument("--stride-seconds", type=float, default=None, help="window start every ... (default: --seconds)")
+    parser.add_argument("--max-prompts", type=int, default=50, help="the first ... windows (0: all)")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap draws for the error intervals")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--samples", type=int, default=1, help="continuations per prompt (more: less sampling noise)")
     parser.add_argument("--seed", type=int, default=123)
@@ -146,14 +197,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     centers = load_centers(next(args.work.glob("kmeans_logmel_*.safetensors")))
     prompt, cont = round(args.prompt_seconds * FRAME_RATE), round(args.seconds * FRAME_RATE)
-    stride = round(args.stride_seconds * FRAME_RATE) if args.stride_seconds else prompt + cont
+    stride = round((args.stride_seconds or args.seconds) * FRAME_RATE)
     wins = windows(args.work / "units" / f"{args.split}.code", prompt, cont, stride, args.max_prompts)
     name_of = lambda dialogue, start: f"{dialogue}_{start}"  # noqa: E731
     # each window is continued --samples times (sample k of a window: its name + _k)
     write_code_file(out / "prompts.code", [{"audio": f"{name_of(d, s)}_{k}", **{c: " ".join(u[c][:prompt]) for c in CHANNELS}}
                                            for d, s, u in wins for k in range(args.samples)])  # fmt: skip
     sets = {REFERENCE: [{"audio": name_of(d, s), **{c: " ".join(u[c][prompt:]) for c in CHANNELS}} for d, s, u in wins]}
-    print(f"{len(wins)} held-out prompts of {args.prompt_seconds:g} s, {args.samples} x {args.seconds:g} s continuations",
+    dialogues = sorted({d for d, _, _ in wins})
+    source = {name_of(d, s): dialogues.index(d) for d, s, _ in wins}  # window -> held-out dialogue
+    print(f"{len(wins)} prompts from {len(dialogues)} held-out dialogues of {args.prompt_seconds:g} s, {args.samples} x {args.seconds:g} s continuations",
           flush=True)  # fmt: skip
 
     results = {"settings": vars(args) | {"prompts": len(wins)}, "unk_drawn": {}, "validation": {}}
@@ -161,8 +214,8 @@ def main() -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
-        key = json.dumps([path, args.split, args.prompt_seconds, args.seconds, stride, args.max_prompts, args.temperature,
-                          args.seed, args.samples])  # fmt: skip
+        key = json.dumps([path, args.split, len(wins), args.prompt_seconds, args.seconds, stride, args.max_prompts,
+                          args.temperature, args.seed, args.samples])  # fmt: skip
         if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
             dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
                   "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,
@@ -181,7 +234,8 @@ def main() -> None:
         results["unk_drawn"][name] = unks
         results["validation"][name] = json.loads(validation.read_text())
 
-    energy = {"corpus audio": evaluate(audio_windows(args.work / "corpus", wins, prompt, cont, out / "wav_corpus_audio"))}
+    corpus = args.corpus or args.work / "corpus"
+    energy = {"corpus audio": evaluate(audio_windows(corpus, wins, prompt, cont, out / "wav_corpus_audio"))}
     vocoded = {}
     for name, records in sets.items():
         write_code_file(out / f"{name}.code", records)
@@ -195,19 +249,27 @@ def main() -> None:
         args.timeline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(next((out / "timeline").glob("*.timeline.png")), args.timeline)
 
+    sums = {k: totals(v["dialogues"], source, len(dialogues)) for k, v in energy.items()}
+    energy = {k: v["summary"] for k, v in energy.items()}
+    vocoded = {k: v["summary"] for k, v in vocoded.items()}
+    models = [m.split("=", 1)[0] for m in args.model]
+    intervals = {k: bootstrap_intervals(sums[k], sums[REFERENCE], args.bootstrap) for k in ["corpus audio", *models]}
     results |= {"unit_energy": energy, "vocoded": vocoded,
-                "errors_vs_corpus_units": {k: relative_errors(v, energy[REFERENCE]) for k, v in energy.items()}}  # fmt: skip
+                "errors_vs_corpus_units": {k: relative_errors(v, energy[REFERENCE]) for k, v in energy.items()},
+                "error_intervals_90": intervals}  # fmt: skip
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    report = "Unit-energy rendering:\n\n" + table(energy) + "\n"
+    report = "Unit-energy rendering:\n\n" + table(energy) + "\n\n" + error_table(energy, intervals) + "\n"
     if vocoded:
         report += "\nVocoded by the demo HiFi-GAN:\n\n" + table(vocoded) + "\n"
     (out / "results.md").write_text(report)
     print(report)
-    for name in [m.split("=", 1)[0] for m in args.model]:
+    for name in models:
         errors = list(results["errors_vs_corpus_units"][name].values())
         within, worst = sum(e <= TARGET for e in errors), max(errors)
+        outside = [k for k, (lo, hi) in intervals[name].items() if lo > TARGET or hi < -TARGET]
         print(f"{name}: {within} of {len(errors)} per-minute statistics within {TARGET:.0%} of the corpus, "
-              f"mean error {np.mean(errors):.0%}, worst {worst:.0%}: target {'met' if within == len(errors) else 'not met'}")
+              f"mean error {np.mean(errors):.0%}, worst {worst:.0%}: target {'met' if within == len(errors) else 'not met'}; "
+              f"90% interval wholly beyond {TARGET:.0%}: {', '.join(outside) or 'none'}")
 
 
 if __name__ == "__main__":

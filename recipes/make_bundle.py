@@ -1,4 +1,4 @@
-"""Assemble the demo bundle from a trained SpeechDLM, a trained unit vocoder and the log-mel k-means.
+r"""Assemble the demo bundle from a trained SpeechDLM, a trained unit vocoder and the log-mel k-means.
 
 Layout (what ``dgslm generate`` reads from ``dgslm/assets/demo/`` when no other model is found):
 

@@ -3,6 +3,7 @@ runs, the bundle generates, and the turn-taking check reports on the full model 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,13 +14,15 @@ import pytest
 import soundfile as sf
 
 from dgslm.cli.main import main
+from dgslm.units.codes import read_code_file
 
 RECIPES = Path(__file__).parents[2] / "recipes"
 TOY = {
     "HOURS": "0.1", "UNITS": "20", "KM_PERCENT": "0.5", "THREADS": "1", "DEVICE": "cpu",
     "LM_LAYERS": "2", "LM_CROSS_LAYERS": "1", "LM_DIM": "32", "LM_FFN": "64", "LM_HEADS": "2",
     "LM_UPDATES": "4", "LM_WARMUP": "2", "LM_SAVE_EVERY": "2", "LM_MAX_TOKENS": "1024",
-    "VOC_STEPS": "4", "VOC_SAVE_EVERY": "2", "VOC_CHANNELS": "32", "VOC_BATCH": "2",
+    "VOC_STEPS": "4", "VOC_SAVE_EVERY": "2", "VOC_CHANNELS": "32", "VOC_BATCH": "2", "HELDOUT_HOURS": "0.03",
+    "TUNING_HOURS": "0.02", "TEMPERATURES": "1.0 1.1",
 }  # fmt: skip
 
 
@@ -59,12 +62,21 @@ def test_turn_taking_check_compares_both_models_with_the_corpus(work, tmp_path):
     stdout = run_recipe("evaluate_demo.sh", work, "--prompt-seconds", 2, "--seconds", 2, "--max-prompts", 3,
                         "--samples", 2, "--timeline", tmp_path / "timeline.png")  # fmt: skip
     results = json.loads((work / "turn_taking" / "results.json").read_text())
-    assert results["settings"]["prompts"] == 3
+    assert results["settings"]["prompts"] == 3 and results["settings"]["split"] == "heldout"
+    digest = lambda folder: {hashlib.md5(p.read_bytes()).hexdigest() for p in (folder / "wav").glob("*.wav")}  # noqa: E731
+    heldout = digest(work / "heldout")
+    assert heldout and heldout.isdisjoint(digest(work / "corpus"))  # new dialogues, not the training ones
+    assert len(read_code_file(work / "units" / "heldout.code")) == len(heldout)
+    worst = {t: max(json.loads((work / f"tuning_T{t}" / "results.json").read_text())["errors_vs_corpus_units"]["full"].values())
+             for t in ("1.0", "1.1")}  # fmt: skip
+    assert results["settings"]["temperature"] == float(min(worst, key=worst.get))  # chosen on the tuning dialogues
     for name in ("full", "no-cross"):  # each prompt continued twice, 100 new frames each time
         records = [line for line in (work / "turn_taking" / f"{name}.code").read_text().splitlines() if line]
         assert len(records) == 6
         errors = results["errors_vs_corpus_units"][name]
         assert len(errors) == 8 and all(e >= 0 for e in errors.values())
+        intervals = results["error_intervals_90"][name]
+        assert intervals.keys() == errors.keys() and all(lo <= hi for lo, hi in intervals.values())
         assert f"{name}: " in stdout and "per-minute statistics within 15% of the corpus" in stdout
     assert results["errors_vs_corpus_units"]["corpus units"] == dict.fromkeys(errors, 0.0)
     assert (tmp_path / "timeline.png").stat().st_size > 0
