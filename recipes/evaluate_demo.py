@@ -204,8 +204,8 @@ def main() -> None:
     write_code_file(out / "prompts.code", [{"audio": f"{name_of(d, s)}_{k}", **{c: " ".join(u[c][:prompt]) for c in CHANNELS}}
                                            for d, s, u in wins for k in range(args.samples)])  # fmt: skip
     sets = {REFERENCE: [{"audio": name_of(d, s), **{c: " ".join(u[c][prompt:]) for c in CHANNELS}} for d, s, u in wins]}
-    dialogues = sorted({d for d, _, _ in wins})
-    source = {name_of(d, s): dialogues.index(d) for d, s, _ in wins}  # window -> held-out dialogue
+    dialogues = {d: i for i, d in enumerate(sorted({d for d, _, _ in wins}))}  # held-out dialogue -> number
+    source = {name_of(d, s): dialogues[d] for d, s, _ in wins}  # window -> its dialogue's number
     print(f"{len(wins)} prompts from {len(dialogues)} held-out dialogues of {args.prompt_seconds:g} s, {args.samples} x {args.seconds:g} s continuations",
           flush=True)  # fmt: skip
 
