@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from commands import run_ok
 from echo_corpus import make_echo_corpus
 
 from dgslm.cli import train as train_cli
@@ -109,7 +109,7 @@ def test_two_process_torchrun_equals_update_freq_2(small_data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "dgslm", "--log-level", "WARNING", "train", *common, "--save-dir", str(tmp_path / "ddp")]  # fmt: skip
-    subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
+    run_ok(cmd, env=env, timeout=240, retry_on_transport_error=True)
     single, ddp = weights(tmp_path / "single/checkpoint_last.pt"), weights(tmp_path / "ddp/checkpoint_last.pt")
     assert load_state(tmp_path / "ddp/checkpoint_last.pt")["extra_state"]["dgslm"]["num_updates"] == 3
     for key in single:

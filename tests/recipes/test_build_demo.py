@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+from commands import run_ok
 
 from dgslm.cli.main import main
 from dgslm.units.codes import read_code_file
@@ -29,9 +29,7 @@ TOY = {
 def run_recipe(script: str, *args) -> str:
     """Run a recipe script at the toy sizes with this interpreter's dgslm first on PATH."""
     env = {**os.environ, **TOY, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(RECIPES / script), *map(str, args)], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{script} failed:\n{done.stderr[-3000:]}"
-    return done.stdout
+    return run_ok(["bash", str(RECIPES / script), *map(str, args)], env=env).stdout
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from commands import run_ok
 
 from dgslm.audio import write_wav
 from dgslm.cli.main import main
@@ -126,7 +127,7 @@ def test_resume_after_kill_gives_the_same_generator(corpus, tmp_path):
                 "--disc-scale", "0.0625", "--summary_interval", "1000"]  # fmt: skip
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(command(tmp_path / "full"), check=True, env=env, capture_output=True)
+    run_ok(command(tmp_path / "full"), env=env)
     victim = subprocess.Popen(command(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (tmp_path / "killed" / "checkpoint_last.pt").exists() and victim.poll() is None:
         time.sleep(0.02)
@@ -134,7 +135,7 @@ def test_resume_after_kill_gives_the_same_generator(corpus, tmp_path):
     victim.wait()
     saved = sorted(p.name for p in (tmp_path / "killed").glob("g_*"))
     assert saved and "g_00000012" not in saved, saved  # it died part-way
-    subprocess.run(command(tmp_path / "killed"), check=True, env=env, capture_output=True)
+    run_ok(command(tmp_path / "killed"), env=env)
     full = read_generator_state(tmp_path / "full" / "g_00000012")
     resumed = read_generator_state(tmp_path / "killed" / "g_00000012")
     assert full.keys() == resumed.keys()
