@@ -179,7 +179,11 @@ def main() -> None:
                              "its speech, not silent; -10 gives the corpus units' statistics back within 4%%)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
     parser.add_argument("--prompt-seconds", type=float, default=4.0)
-    parser.add_argument("--seconds", type=float, default=6.0, help="continuation (prompt + continuation <= training length)")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="continuation (prompt + continuation <= training length, unless --context-window)")
+    parser.add_argument("--context-window", type=int, default=0,
+                        help="dgslm sample --context-window: attend to at most N positions (the training "
+                             "--tokens-per-sample) for continuations longer than the training blocks")  # fmt: skip
     parser.add_argument("--split", default="test",
                         help="held-out dialogues that give the prompts: units/SPLIT.code (heldout, tuning: the "
                              "corpora of build_demo.sh's heldout step, with --corpus WORK/SPLIT)")  # fmt: skip
@@ -215,11 +219,11 @@ def main() -> None:
         name, path = spec.split("=", 1)
         generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
         key = json.dumps([path, args.split, len(wins), args.prompt_seconds, args.seconds, stride, args.max_prompts,
-                          args.temperature, args.seed, args.samples])  # fmt: skip
+                          args.temperature, args.seed, args.samples, args.context_window])  # fmt: skip
         if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
             dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
                   "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,
-                  "--temperature", args.temperature, "--seed", args.seed)  # fmt: skip
+                  "--temperature", args.temperature, "--seed", args.seed, "--context-window", args.context_window)  # fmt: skip
             validation.write_text(dgslm("validate", args.work / "data-bin", "--path", path, "--valid-subset",
                                         "valid,test", "--max-tokens", 4096, "--num-workers", 0, "--json", capture=True))  # fmt: skip
             (out / f"{name}.key").write_text(key)

@@ -15,7 +15,13 @@
 #      true continuations with the demo vocoder, `dgslm evaluate` all of them, `dgslm validate`
 #      both models; WORK_DIR/turn_taking/results.{md,json}, docs/demo_timeline.png;
 #   5. recipes/silence_hazard.py: how each model's chance of speaking next depends on how long
-#      its channel (and both channels) have been silent, against the held-out corpus.
+#      its channel (and both channels) have been silent, against the held-out corpus;
+#   6. long continuations (LONG_SECONDS, default 30; 0 skips): 4 s prompts continued past the
+#      training blocks with `dgslm sample --context-window LONG_WINDOW` (default
+#      LM_TOKENS_PER_SAMPLE, 512), the temperature chosen again on the tuning dialogues among
+#      LONG_TEMPERATURES (default "1.0 1.025 1.05", WORK_DIR/tuningLONG_SECONDS_T*), then both
+#      models on the held-out ones (unit energy only: vocoding their 7.6 h takes ~45 min):
+#      WORK_DIR/turn_taking_LONG_SECONDSs/results.{md,json}, docs/demo_timeline_LONG_SECONDSs.png.
 #
 # The size variables of build_demo.sh apply (use the same ones). Extra arguments go to every
 # evaluate_demo.py run, e.g. --prompt-seconds 4 --seconds 6 --max-prompts 50.
@@ -27,6 +33,9 @@ WORK=${1:-demo-build}
 shift || true
 HERE=$(dirname "$0")
 TEMPERATURES=${TEMPERATURES:-1.0 1.05 1.1}
+LONG_SECONDS=${LONG_SECONDS:-30}
+LONG_WINDOW=${LONG_WINDOW:-${LM_TOKENS_PER_SAMPLE:-512}}
+LONG_TEMPERATURES=${LONG_TEMPERATURES:-1.0 1.025 1.05}
 
 STEPS=train LM_CROSS_LAYERS=0 LM_DIR=$WORK/speechdlm_nocross "$HERE/build_demo.sh" "$WORK"
 STEPS=heldout "$HERE/build_demo.sh" "$WORK"
@@ -37,19 +46,35 @@ NOCROSS=$(best "$WORK/speechdlm_nocross")
 GENERATOR=$(ls "$WORK"/vocoder/g_* | sort | tail -n 1)
 EVALUATE=(python "$HERE/evaluate_demo.py" "$WORK" --max-prompts 0 --samples 2)
 
-for T in $TEMPERATURES; do
-    "${EVALUATE[@]}" --split tuning --corpus "$WORK/tuning" --model "full=$FULL" --temperature "$T" \
-        --out "$WORK/tuning_T$T" "$@"
-done
-T=$(python - "$WORK" $TEMPERATURES <<'PY'
+# tune PREFIX "T1 T2 ..." [evaluate_demo.py options]: the full model on the tuning dialogues at
+# each temperature (PREFIX_T<t>/); prints the one with the smallest worst error
+tune() {
+    local prefix=$1 temperatures=$2
+    shift 2
+    for T in $temperatures; do
+        "${EVALUATE[@]}" --split tuning --corpus "$WORK/tuning" --model "full=$FULL" --temperature "$T" \
+            --out "${prefix}_T$T" "$@" >&2
+    done
+    python - "$prefix" $temperatures <<'PY'
 import json, sys
-worst = {t: max(json.load(open(f"{sys.argv[1]}/tuning_T{t}/results.json"))["errors_vs_corpus_units"]["full"].values())
+worst = {t: max(json.load(open(f"{sys.argv[1]}_T{t}/results.json"))["errors_vs_corpus_units"]["full"].values())
          for t in sys.argv[2:]}
 print(min(worst, key=worst.get))
 PY
-)
+}
+
+T=$(tune "$WORK/tuning" "$TEMPERATURES" "$@")
 echo "temperature $T: the smallest worst error on the tuning dialogues" >&2
 
 "${EVALUATE[@]}" --split heldout --corpus "$WORK/heldout" --model "full=$FULL" --model "no-cross=$NOCROSS" \
     --temperature "$T" --vocoder "$GENERATOR" --timeline "$HERE/../docs/demo_timeline.png" "$@"
 python "$HERE/silence_hazard.py" "$WORK" --split heldout --model "full=$FULL" --model "no-cross=$NOCROSS"
+
+if [[ $LONG_SECONDS != 0 ]]; then
+    LONG=(--prompt-seconds 4 --seconds "$LONG_SECONDS" --context-window "$LONG_WINDOW")
+    T=$(tune "$WORK/tuning$LONG_SECONDS" "$LONG_TEMPERATURES" "$@" "${LONG[@]}")
+    echo "$LONG_SECONDS s continuations: temperature $T, the smallest worst error on the tuning dialogues" >&2
+    "${EVALUATE[@]}" --split heldout --corpus "$WORK/heldout" --model "full=$FULL" --model "no-cross=$NOCROSS" \
+        --temperature "$T" --out "$WORK/turn_taking_${LONG_SECONDS}s" \
+        --timeline "$HERE/../docs/demo_timeline_${LONG_SECONDS}s.png" "$@" "${LONG[@]}"
+fi

@@ -26,6 +26,7 @@ from dgslm.encoder.kmeans import load_centers, save_centers
 from dgslm.fileio import atomic_folder
 from dgslm.model_folder import CONFIG, FEATURES_FORMAT, KMEANS
 from dgslm.pipeline.converted import convert_speech_dlm, convert_vocoder
+from dgslm.training.checkpointing import load_state
 
 README = """\
 dGSLM DEMO MODELS - trained on synthetic espeak-ng speech, NOT a real dialogue model.
@@ -39,6 +40,8 @@ unit, with silences under {min_silence} frames inside speech bridged and speech 
 {min_speech} frames dropped (`dgslm encode --min-silence-frames/--min-speech-frames`); they are
 not HuBERT units and not compatible with the released dGSLM (Fisher) models.
 The SpeechDLM predicts {objective}.
+It was trained on blocks of {block} units ({block_seconds:g} s); for longer outputs add
+`--context-window {block}`, e.g. `dgslm generate prompt.wav -o out.wav --seconds 30 --context-window {block}`.
 
 They exist so that `dgslm generate prompt.wav -o out.wav` runs offline on a fresh machine and
 so that the whole recipe (units, dialogue LM, vocoder, evaluation) is exercised end to end.
@@ -83,6 +86,7 @@ def main() -> None:
     convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
 
     lm_cfg = json.loads((args.out / "speech_dlm" / "config.json").read_text())["config"]
+    block = int(load_state(args.speech_dlm)["cfg"]["task"]["tokens_per_sample"])
     corpus = json.loads(args.corpus.read_text())
     corpus_cfg = corpus.get("config", corpus)
     units = len(load_centers(args.km))
@@ -96,6 +100,7 @@ def main() -> None:
         "feature_type": "logmel",
         "layer": None,
         "units": units,
+        "tokens_per_sample": block,
         "models": {"hubert": "hubert", "speech_dlm": "speech_dlm", "hifigan": "hifigan"},
         "corpus": corpus_cfg,
         "sources": {"speech_dlm": args.speech_dlm.name, "vocoder": args.vocoder.name},
@@ -105,6 +110,7 @@ def main() -> None:
         layers=lm_cfg["layers"], dim=lm_cfg["embed_dim"], hours=float(corpus_cfg.get("hours", 0)),
         units=units, seed=corpus_cfg.get("seed", "?"), floor_db=FLOOR_DB, objective=objective,
         min_silence=args.min_silence_frames, min_speech=args.min_speech_frames,
+        block=block, block_seconds=block / 50,
     ))  # fmt: skip
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{args.out}: {size / 1e6:.1f} MB")

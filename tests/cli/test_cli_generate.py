@@ -74,6 +74,15 @@ def test_units_file_each_line_continued(reference, tmp_path):
     assert records[1]["unitB"].split()[:6] == ["6", "5", "4", "3", "2", "1"]
 
 
+def test_a_context_window_continues_past_the_model_positions(reference, tmp_path):
+    codes, saved = tmp_path / "codes.txt", tmp_path / "saved.txt"
+    write_code_file(codes, [{"audio": "a", "unitA": "5 5 9 9", "unitB": "7 7 3 3"}])
+    args = ["--units", codes, "-o", tmp_path / "o.wav", "--seconds", 6, "--save-units", saved, *FAST]
+    assert generate(reference, *args, "--context-window", 32) == 0  # 304 frames, the model holds 255
+    assert sf.read(tmp_path / "o.wav")[0].shape == ((4 + 300) * HOP, 2)
+    assert [len(units.split()) for units in read_code_file(saved)[0].values() if units != "o"] == [304, 304]
+
+
 def test_units_file_errors_name_the_line(reference, tmp_path, capsys):
     codes = tmp_path / "codes.txt"
     write_code_file(codes, [{"unitA": "5 5", "unitB": "7 7"}, {"unitA": "1 2 3", "unitB": "6 5"}])
@@ -91,7 +100,9 @@ def test_units_file_errors_name_the_line(reference, tmp_path, capsys):
          r"bad\.wav: prompt too short: 20\.0 ms"),
         (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5],
          r"bad\.wav: prompt \(49 frames\) \+ continuation \(250 frames\) exceeds the model's 255 frames \(5\.1 s\): "
-         r"at most 4\.12 s of continuation after this prompt"),
+         r"at most 4\.12 s of continuation after this prompt, or go on with a sliding --context-window"),
+        (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5, "--context-window", 300],
+         r"error: --context-window 300 exceeds the model's 256 positions$"),
     ],
 )  # fmt: skip
 def test_bad_prompts_are_one_line_errors_and_write_nothing(reference, tmp_path, capsys, make, args, message):

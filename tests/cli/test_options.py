@@ -18,7 +18,8 @@ def test_sampling_flags_keep_the_original_defaults():
     add_sampling_arguments(parser.add_argument_group("sampling"))
     args = vars(parser.parse_args([]))
     assert args == {"beam_search": False, "beam_size": 5, "sampling_topk": -1, "sampling_topp": -1.0,
-                    "temperature": 1.0, "dur_temperature": 1.0, "seed": 123}  # fmt: skip
+                    "temperature": 1.0, "dur_temperature": 1.0, "seed": 123,
+                    "context_window": 0}  # fmt: skip  # ours; 0: off, the original's attention
 
 
 def test_pick_device():

@@ -99,3 +99,13 @@ def test_empty_input_file_and_unknown_channels(setup, capsys):
     assert "empty.txt: no prompts in the file" in capsys.readouterr().err
     assert main(["sample", "--in-file", "in.txt", "--out-file", "out.txt", "--channels", "unitA,unitX", *setup]) == 1
     assert "missing unitX" in capsys.readouterr().err
+
+
+def test_context_window_outgrows_the_model_and_a_too_large_one_is_refused(setup, capsys):
+    args = ["sample", "--in-file", "in.txt", "--out-file", "out.txt", "--beam-size", "1", *setup, "--max-len-b", "300"]
+    assert main([*args, "--context-window", "300"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].endswith("context window 300 exceeds the model's 256 positions")
+    assert not os.path.exists("out.txt")
+    assert main([*args, "--context-window", "64"]) == 0
+    (out,) = read_code_file("out.txt")
+    assert [len(out[ch].split()) for ch in ("unitA", "unitB")] == [300, 300]

@@ -260,3 +260,50 @@ def test_units_only_never_samples_a_non_unit_symbol(hub, prompts):
     for out in hub.sample([prompt] * 4, units_only=True, **kwargs):
         for units in out.values():
             assert len(units.split()) == 200 and all(t.isdigit() for t in units.split())
+
+
+# ---- context window (ours) ---------------------------------------------------------------
+
+
+def test_context_window_attends_to_the_last_positions_and_outgrows_the_model(hub, prompts):
+    """Every step's log-probs and durations equal a cache-free forward over the window's
+    positions: the context restarts from its last half whenever it holds ``window`` positions,
+    so the output (300 units) is longer than the model's 255 positions."""
+    window, length = 16, 300
+    seen = []
+    config = GenerationConfig(max_len_b=length, sampling=False, beam=1, context_window=window)
+    prompt = hub.encode(prompts["rand43"])[None, :, 1:]
+    hypo = generate_batch(hub.model, prompt, config, hub.dictionary, on_step=lambda *step: seen.append(step))[0][0]
+    assert hypo.tokens.shape[1] == length > hub.cfg.max_positions
+    assert hypo.tokens[:, :43].tolist() == prompt[0].tolist()
+    tokens = torch.cat([torch.full((2, 1), hub.dictionary.eos()), hypo.tokens], dim=1)[None]
+    start = 0
+    for step, lprobs, durations in seen:
+        if step - start == window:
+            start = step + 1 - window // 2
+        out = hub.model(tokens[:, :, start : step + 1])
+        expected = torch.log_softmax(out.logits[0, :, 0, -1], dim=-1)
+        finite = expected.isfinite()
+        torch.testing.assert_close(lprobs[0][finite], expected[finite], atol=1e-4, rtol=0)
+        torch.testing.assert_close(durations[0], out.durations[0, :, 0, -1], atol=1e-4, rtol=0)
+    assert len(seen) == length + 1 and start > hub.cfg.max_positions - window
+
+
+def test_a_window_that_never_fills_changes_nothing(runs, hub):
+    run = runs["generate.json"]["rand50/beam5_b80"]
+    plain = generate(hub, [run["prompt"]], _config(run["kwargs"]))[0]
+    windowed = generate(hub, [run["prompt"]], _config(run["kwargs"], context_window=81))[0]
+    assert [h.tokens.tolist() for h in windowed] == [h.tokens.tolist() for h in plain]
+
+
+def test_beam_search_and_sampling_run_past_the_model_with_a_window(hub, prompts):
+    long = {ch: " ".join(units.split() * 7) for ch, units in prompts["rand43"].items()}  # 301 units
+    for kwargs in (dict(sampling=False, beam=3), dict(sampling=True, beam=2, seed=5)):
+        out = hub.sample(long, max_len_b=400, context_window=64, units_only=True, **kwargs)
+        assert all(units.split()[:301] == long[ch].split() and len(units.split()) == 400 for ch, units in out.items())
+
+
+@pytest.mark.parametrize("window, message", [(1, ">= 2 positions"), (-3, ">= 2 positions"), (300, "exceeds the model's 256")])
+def test_bad_context_windows_are_one_line_errors(hub, window, message):
+    with pytest.raises(DgslmError, match=message):
+        hub.sample({"unitA": "7", "unitB": "7"}, max_len_b=10, context_window=window)

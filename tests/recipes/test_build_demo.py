@@ -22,7 +22,8 @@ TOY = {
     "LM_LAYERS": "2", "LM_CROSS_LAYERS": "1", "LM_DIM": "32", "LM_FFN": "64", "LM_HEADS": "2",
     "LM_UPDATES": "4", "LM_WARMUP": "2", "LM_SAVE_EVERY": "2", "LM_MAX_TOKENS": "1024",
     "VOC_STEPS": "4", "VOC_SAVE_EVERY": "2", "VOC_CHANNELS": "32", "VOC_BATCH": "2", "HELDOUT_HOURS": "0.03",
-    "TUNING_HOURS": "0.02", "TEMPERATURES": "1.0 1.1",
+    "TUNING_HOURS": "0.02", "TEMPERATURES": "1.0 1.1", "LONG_SECONDS": "3", "LONG_WINDOW": "64",
+    "LONG_TEMPERATURES": "1.0",
 }  # fmt: skip
 
 
@@ -79,3 +80,9 @@ def test_turn_taking_check_compares_both_models_with_the_corpus(work, tmp_path):
     assert results["errors_vs_corpus_units"]["corpus units"] == dict.fromkeys(errors, 0.0)
     assert (tmp_path / "timeline.png").stat().st_size > 0
     assert "P(speech at the next frame | silent for k frames)" in stdout
+    long = json.loads((work / "turn_taking_3s" / "results.json").read_text())  # past a 64-frame window
+    assert long["settings"]["context_window"] == 64 and long["settings"]["seconds"] == 3
+    for name in ("full", "no-cross"):  # 4 s + 3 s = 350 units (the toy model draws a few <s>, dropped)
+        lengths = [len(r[c].split()) for r in read_code_file(work / "turn_taking_3s" / f"{name}.generated.code")
+                   for c in ("unitA", "unitB")]  # fmt: skip
+        assert len(lengths) == 12 and max(lengths) == 350 and min(lengths) > 200

@@ -122,11 +122,12 @@ def run(args: argparse.Namespace) -> int:
         source = args.units
     where = [f"{source}:{line}" for line, _ in records] if records else [source]
     for prompt, at in zip(prompts, where):  # every prompt is checked before any is generated
-        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE), at)
+        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE), at, args.context_window)
 
     sampling = dict(
         sampling=not args.beam_search, beam=args.beam_size, temperature=args.temperature,
         sampling_topk=args.sampling_topk, sampling_topp=args.sampling_topp, duration_temperature=args.dur_temperature,
+        context_window=args.context_window,
     )  # fmt: skip
     names = output_paths(args.output, len(prompts), args.num_samples, records is not None)
     results = [

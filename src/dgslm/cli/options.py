@@ -25,3 +25,8 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
         "--dur-temperature", type=float, default=1.0, help="durations are divided by it (> 1: faster speech)"
     )
     group.add_argument("--seed", type=int, default=123, help="seed of the sampling (default 123)")
+    group.add_argument(
+        "--context-window", type=int, default=0,
+        help="attend to at most N positions, restarting from the last N/2 when full, so outputs may outgrow "
+             "the model's positions; use the training --tokens-per-sample (ours; default 0: off, the original)",
+    )  # fmt: skip

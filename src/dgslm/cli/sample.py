@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         sampling_topp=args.sampling_topp,
         duration_temperature=args.dur_temperature,
         min_len=args.min_len,
+        context_window=args.context_window,
     )
     channels = args.channels.split(",")
     config.check(len(channels))
@@ -93,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if sorted(channels) != list(hub.channels):
         raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)
 
-    limit = min(args.batch_max_positions, hub.cfg.max_positions)
+    config.window(hub.cfg.max_positions)  # a window larger than the model's positions fails now
+    limit = args.batch_max_positions if args.context_window else min(args.batch_max_positions, hub.cfg.max_positions)
     prompts, names = [], []
     for line_no, record in records:
         units = {ch: record[ch] for ch in channels}

@@ -6,6 +6,10 @@ eos is banned until ``max_len`` so every output has exactly ``max_len`` units *i
 the prompt*, and the duration head makes the model copy a unit until its predicted run
 length is used up. Decoding uses the model's KV cache: the part of the prompt that is forced
 in every row is fed in one chunk, then one decoder step per frame.
+
+With a ``context_window`` (ours, not the original's) outputs may be longer than the model's
+positions: whenever the cache holds ``context_window`` positions it is rebuilt from the last
+half of them, numbered from 0 again, as the model saw them in its training blocks.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class GenerationConfig:
 
     ``max_len = min(int(max_len_a * S + max_len_b), max_positions - 1)`` is the *total*
     output length in units per channel, prompt included (S = 1 + longest prompt of the batch).
+    With ``context_window`` N > 0 the model attends to at most the last N positions and
+    ``max_len`` is not capped by ``max_positions`` (see the module docstring).
     """
 
     max_len_a: float = 0
@@ -55,6 +61,7 @@ class GenerationConfig:
     # original can sample them (and drops <s> from the output string, leaving a channel one
     # unit short); the audio pipeline needs exactly max_len real units per channel.
     units_only: bool = False
+    context_window: int = 0  # 0: attend to the whole output (the original)
 
     def check(self, channels: int) -> None:
         """Raise DgslmError on options the original rejects or cannot run."""
@@ -69,6 +76,14 @@ class GenerationConfig:
             raise DgslmError("top-k / top-p need sampling (drop --beam-search)")
         if self.sampling_topp > 1:
             raise DgslmError(f"top-p must be in (0, 1], got {self.sampling_topp}")
+        if self.context_window < 0 or self.context_window == 1:
+            raise DgslmError(f"context window must be 0 (off) or >= 2 positions, got {self.context_window}")
+
+    def window(self, max_positions: int) -> int:
+        """Positions the model attends to: the context window, else all ``max_positions``."""
+        if self.context_window > max_positions:
+            raise DgslmError(f"context window {self.context_window} exceeds the model's {max_positions} positions")
+        return self.context_window or max_positions
 
     def temperatures(self, channels: int) -> list[float]:
         temps = self.temperature
@@ -79,7 +94,9 @@ class GenerationConfig:
 
     def max_length(self, src_len: int, max_positions: int) -> int:
         """Output units per channel for a batch whose longest prompt has ``src_len - 1`` units."""
-        max_len = min(int(self.max_len_a * src_len + self.max_len_b), min(max_positions, 100000) - 1)
+        max_len = int(self.max_len_a * src_len + self.max_len_b)
+        if not self.context_window:
+            max_len = min(max_len, min(max_positions, 100000) - 1)
         if max_len < 0:
             raise DgslmError(f"max_len_a * {src_len} + max_len_b = {max_len} units: must be >= 0")
         if self.min_len > max_len:
@@ -186,16 +203,17 @@ def generate_batch(
     beam = min(config.beam, (vocab - 1) ** channels)
     rows = bsz * beam
     max_len = config.max_length(prompts.shape[-1] + 1, cfg.max_positions)
+    window = min(config.window(cfg.max_positions), max_len + 1)
     prompts = prompts[:, :, :max_len]
     plen = prompts.shape[-1]
     prefix = prompts.repeat_interleave(beam, dim=0)
-    known = _known_prefix(prompts, dictionary)
+    known = min(_known_prefix(prompts, dictionary), window - 1)  # the rest is forced step by step
 
     tokens = prompts.new_full((rows, channels, max_len + 2), dictionary.pad())
     tokens[:, :, 0] = dictionary.eos()  # the start symbol
     banned = _non_units(dictionary, device) if config.units_only else None
     tokens[:, :, 1 : known + 1] = prefix[:, :, :known]
-    cache = model.make_cache(bsz, max_len + 1)
+    cache = model.make_cache(bsz, window)
     logits, durations = _prefill(model, tokens[::beam, :, : known + 1], cache, beam)
     chunk_start = 0
 
@@ -244,10 +262,14 @@ def generate_batch(
         tokens[:, :, step + 1] = chosen
 
         if step < max_len and step + 1 >= chunk_start + logits.shape[2]:
-            if source is not None:
-                cache.reorder(source)
-            logits, durations = _main_head(model(chosen[..., None], cache=cache))
-            chunk_start = step + 1
+            if cache.length == window:  # full: restart from the last half of the context
+                cache.length, chunk_start = 0, step + 2 - window // 2
+                logits, durations = _main_head(model(tokens[:, :, chunk_start : step + 2], cache=cache))
+            else:
+                if source is not None:
+                    cache.reorder(source)
+                logits, durations = _main_head(model(chosen[..., None], cache=cache))
+                chunk_start = step + 1
 
     final = (cumulative / (max_len + 1) ** config.lenpen).sum(-1).view(bsz, beam).cpu()
     units = tokens[:, :, 1 : max_len + 1].view(bsz, beam, channels, max_len).cpu()
@@ -315,9 +337,10 @@ def generate(
 
     Prompts are batched like the original (sorted by length, at most ``max_tokens`` padded
     prompt tokens and ``max_sentences`` prompts per batch); a prompt longer than
-    ``max_positions - 1`` units raises unless ``skip_invalid_size_inputs``. A batch whose KV
-    cache would exceed ``max_cache_gb`` is decoded in several passes (same padding, so the
-    same outputs for beam search; sampling then draws its random numbers in another order).
+    ``max_positions - 1`` units (or the model's, without a context window) raises unless
+    ``skip_invalid_size_inputs``. A batch whose KV cache would exceed ``max_cache_gb`` is
+    decoded in several passes (same padding, so the same outputs for beam search; sampling then
+    draws its random numbers in another order).
     """
     model = hub.model
     channels = list(hub.channels)
@@ -325,6 +348,8 @@ def generate(
     prompts = [encode_prompt(units, channels, hub.dicts) for units in input_sequences]
     sizes = np.array([p.shape[1] + 1 for p in prompts], dtype=np.int64)  # with the start symbol
     limit = min(max_positions or model.cfg.max_positions, model.cfg.max_positions)
+    if config.context_window:  # any prompt fits: only its last positions are attended to
+        limit = max_positions or math.inf
     valid = sizes <= limit
     for i in np.flatnonzero(~valid):
         if not skip_invalid_size_inputs:
@@ -356,7 +381,7 @@ def _cache_bytes_per_prompt(model, config: GenerationConfig, src_len: int) -> in
     """KV-cache bytes of one prompt (all its beam rows): keys and values of every self- and
     cross-attention layer, for every channel and output position."""
     cfg = model.cfg
-    positions = config.max_length(src_len, cfg.max_positions) + 1
+    positions = min(config.max_length(src_len, cfg.max_positions) + 1, config.window(cfg.max_positions))
     layers = cfg.layers + cfg.num_cross_layers * (cfg.num_channels - 1)
     itemsize = next(model.parameters()).element_size()
     return config.beam * cfg.num_channels * layers * 2 * positions * cfg.embed_dim * itemsize
@@ -379,6 +404,7 @@ def sample(
     seed: int | None = None,
     verbose: bool = False,
     units_only: bool = False,
+    context_window: int = 0,
     **batching,
 ) -> dict[str, str] | list[dict[str, str] | None]:
     """Continue ``{channel: "u u u"}`` prompts; returns the best hypothesis as unit strings
@@ -389,7 +415,7 @@ def sample(
     inputs = [input_sequences] if single else list(input_sequences)
     config = GenerationConfig(
         max_len_a, max_len_b, sampling, beam, temperature, sampling_topk, sampling_topp,
-        duration_temperature, lenpen, unkpen, min_len, units_only,
+        duration_temperature, lenpen, unkpen, min_len, units_only, context_window,
     )  # fmt: skip
     outputs: list[dict[str, str] | None] = []
     for units, hypos in zip(inputs, generate(hub, inputs, config, seed=seed, **batching)):

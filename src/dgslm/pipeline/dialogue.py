@@ -141,15 +141,19 @@ class DialoguePipeline:
                     len(waveform) / sample_rate, len(codes[0].split()), time.perf_counter() - start)  # fmt: skip
         return dict(zip(self.lm.channels, codes, strict=True))
 
-    def check_length(self, prompt_frames: int, frames: int, path=None) -> None:
-        """One-line DgslmError when prompt + continuation exceed the model's positions."""
+    def check_length(self, prompt_frames: int, frames: int, path=None, context_window: int = 0) -> None:
+        """One-line DgslmError when prompt + continuation exceed the model's positions (any
+        length is fine with a ``context_window``, see :mod:`dgslm.lm.generate`)."""
         if frames < 1:
             raise DgslmError(f"--seconds must give at least one frame ({1 / FRAME_RATE:g} s), got {frames} frames")
-        if prompt_frames + frames > self.max_frames:
+        if context_window > self.lm.cfg.max_positions:
+            raise DgslmError(f"--context-window {context_window} exceeds the model's {self.lm.cfg.max_positions} positions")
+        if not context_window and prompt_frames + frames > self.max_frames:
             limit = self.max_frames / FRAME_RATE
             room = (self.max_frames - prompt_frames) / FRAME_RATE
             detail = (f"at most {room:g} s of continuation after this prompt" if room > 0
                       else "shorten the prompt with --prompt-seconds")  # fmt: skip
+            detail += ", or go on with a sliding --context-window N (N: the training --tokens-per-sample)"
             raise DgslmError(f"prompt ({prompt_frames} frames) + continuation ({frames} frames) exceeds the model's "
                              f"{self.max_frames} frames ({limit:g} s): {detail}", path)  # fmt: skip
 
@@ -169,7 +173,7 @@ class DialoguePipeline:
         if len(lengths) != 1:
             raise DgslmError(f"the channels have different numbers of units: {sorted(lengths)}")
         prompt_frames = lengths.pop()
-        self.check_length(prompt_frames, frames)
+        self.check_length(prompt_frames, frames, context_window=sampling.get("context_window", 0))
         if num_samples > 1 and not sampling.get("sampling", True):
             raise DgslmError("several samples need sampling: beam search gives the same output every time")
         start = time.perf_counter()
