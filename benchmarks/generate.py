@@ -5,7 +5,10 @@ Decoder steps per second with the KV cache at batch 1 and 32, fp32 and bf16 weig
 batch 1, fp32), (b) the real-time budget of 50 steps/s (20 ms units) and (c) the original's
 20.22 ms/step (reference timing.json: fp32, batch 1, 2 CPU threads).
 
-    python benchmarks/generate.py [--device cpu] [--threads 2] [--new-units 200]
+    python benchmarks/generate.py [--device cpu] [--threads 2] [--new-units 200] [--context-window N]
+
+With ``--context-window N`` it also times batch-1 fp32 decoding that attends to at most N
+positions (the cache rebuilt from the last N/2 whenever full) against whole-context decoding.
 
 A step is one output frame of every channel (the original's definition: a 15-unit prompt
 plus 200 new units is 216 steps).
@@ -53,6 +56,7 @@ def main() -> None:
     parser.add_argument("--new-units", type=int, default=200)
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--context-window", type=int, default=0, help="also time decoding with this window")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,6 +94,12 @@ def main() -> None:
             print(f"{dtype_name:>9} {batch:5d} {per_step * 1e3:8.2f} {1 / per_step:8.1f} {units_per_s:8.0f} "
                   f"{1 / per_step / REAL_TIME_STEPS:11.2f} {baseline / per_step:10.1f} {versus_original}")  # fmt: skip
         model.to(torch.float32)
+    if args.context_window:
+        windowed = GenerationConfig(max_len_b=config.max_len_b, beam=1, context_window=args.context_window)
+        whole = timed(lambda: generate_batch(model, prompt1, config, dictionary), device)[1] / steps
+        window = timed(lambda: generate_batch(model, prompt1, windowed, dictionary), device)[1] / steps
+        print(f"context window {args.context_window} (fp32, batch 1): {window * 1e3:.2f} ms/step, "
+              f"{whole / window:.2f}x the speed of whole-context decoding ({whole * 1e3:.2f} ms/step)")
 
 
 if __name__ == "__main__":
