@@ -102,7 +102,7 @@ def test_units_file_errors_name_the_line(reference, tmp_path, capsys):
          r"bad\.wav: prompt \(49 frames\) \+ continuation \(250 frames\) exceeds the model's 255 frames \(5\.1 s\): "
          r"at most 4\.12 s of continuation after this prompt, or go on with a sliding --context-window"),
         (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5, "--context-window", 300],
-         r"error: --context-window 300 exceeds the model's 256 positions$"),
+         r"error: context window 300 exceeds the model's 256 positions$"),
     ],
 )  # fmt: skip
 def test_bad_prompts_are_one_line_errors_and_write_nothing(reference, tmp_path, capsys, make, args, message):

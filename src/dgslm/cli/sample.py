@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)
 
     config.window(hub.cfg.max_positions)  # a window larger than the model's positions fails now
-    limit = args.batch_max_positions if args.context_window else min(args.batch_max_positions, hub.cfg.max_positions)
+    limit = config.position_limit(args.batch_max_positions, hub.cfg.max_positions)
     prompts, names = [], []
     for line_no, record in records:
         units = {ch: record[ch] for ch in channels}

@@ -85,6 +85,14 @@ class GenerationConfig:
             raise DgslmError(f"context window {self.context_window} exceeds the model's {max_positions} positions")
         return self.context_window or max_positions
 
+    def position_limit(self, max_positions: int | None, model_positions: int) -> float:
+        """Most positions a prompt may take, its start symbol included: ``max_positions`` (the
+        batching flag) and the model's, or only the flag with a context window (any prompt
+        fits: only its last positions are attended to)."""
+        if self.context_window:
+            return max_positions or math.inf
+        return min(max_positions or model_positions, model_positions)
+
     def temperatures(self, channels: int) -> list[float]:
         temps = self.temperature
         temps = [float(temps)] * channels if isinstance(temps, (int, float)) else [float(t) for t in temps]
@@ -347,9 +355,7 @@ def generate(
     config.check(len(channels))
     prompts = [encode_prompt(units, channels, hub.dicts) for units in input_sequences]
     sizes = np.array([p.shape[1] + 1 for p in prompts], dtype=np.int64)  # with the start symbol
-    limit = min(max_positions or model.cfg.max_positions, model.cfg.max_positions)
-    if config.context_window:  # any prompt fits: only its last positions are attended to
-        limit = max_positions or math.inf
+    limit = config.position_limit(max_positions, model.cfg.max_positions)
     valid = sizes <= limit
     for i in np.flatnonzero(~valid):
         if not skip_invalid_size_inputs:

@@ -28,6 +28,7 @@ from dgslm.audio import SAMPLE_RATE, resample
 from dgslm.device import pick_device
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
+from dgslm.lm.generate import GenerationConfig
 from dgslm.lm.hub import SpeechDLM
 from dgslm.pipeline.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
 from dgslm.vocoder.unit_vocoder import UnitVocoder
@@ -146,8 +147,7 @@ class DialoguePipeline:
         length is fine with a ``context_window``, see :mod:`dgslm.lm.generate`)."""
         if frames < 1:
             raise DgslmError(f"--seconds must give at least one frame ({1 / FRAME_RATE:g} s), got {frames} frames")
-        if context_window > self.lm.cfg.max_positions:
-            raise DgslmError(f"--context-window {context_window} exceeds the model's {self.lm.cfg.max_positions} positions")
+        GenerationConfig(context_window=context_window).window(self.lm.cfg.max_positions)  # fails if too large
         if not context_window and prompt_frames + frames > self.max_frames:
             limit = self.max_frames / FRAME_RATE
             room = (self.max_frames - prompt_frames) / FRAME_RATE
