@@ -18,11 +18,11 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timing import repeated  # benchmarks/timing.py
 
 from dgslm.encoder.features import HubertFeatures
 from dgslm.encoder.hubert import Hubert, HubertConfig, SelfAttention
 from dgslm.encoder.kmeans import KMeansQuantizer
-from timing import repeated  # benchmarks/timing.py
 
 
 def naive_attention(self: SelfAttention, x: torch.Tensor) -> torch.Tensor:
@@ -66,10 +66,14 @@ def main() -> None:
         units = quantizer(fp32(wave))
         agree = (units.cpu().numpy()[0] == baseline(wave)).mean()
         agree_bf16 = (quantizer(bf16(wave)) == units).float().mean().item()
-        print(f"{seconds:.0f} s: {units.shape[-1]} frames; baseline units agree {agree:.1%}, bf16 units agree {agree_bf16:.1%}")
+        print(
+            f"{seconds:.0f} s: {units.shape[-1]} frames; baseline units agree {agree:.1%}, bf16 units agree {agree_bf16:.1%}"
+        )
         results = {
             "baseline (naive attention, autograd, numpy k-means)": min(repeated(lambda: baseline(wave), args.repeats)),
-            "ours fp32 (SDPA, inference mode, torch k-means)": min(repeated(lambda: quantizer(fp32(wave)), args.repeats)),
+            "ours fp32 (SDPA, inference mode, torch k-means)": min(
+                repeated(lambda: quantizer(fp32(wave)), args.repeats)
+            ),
             "ours bf16 autocast": min(repeated(lambda: quantizer(bf16(wave)), args.repeats)),
         }
         base = next(iter(results.values()))

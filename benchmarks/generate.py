@@ -21,15 +21,15 @@ import json
 from pathlib import Path
 
 import torch
+from timing import timed  # benchmarks/timing.py
 
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.units.dictionary import Dictionary
-from timing import timed  # benchmarks/timing.py
 
 REAL_TIME_STEPS = 50.0  # 50 Hz units
-TIMING = Path(__file__).resolve().parents[2] / "shared" / "reference" / "speechdlm" / "timing.json"
+TIMING = Path(__file__).resolve().parents[1] / "tests" / "reference" / "speechdlm" / "timing.json"
 
 
 def original_ms_per_step() -> float | None:
@@ -98,8 +98,10 @@ def main() -> None:
         windowed = GenerationConfig(max_len_b=config.max_len_b, beam=1, context_window=args.context_window)
         whole = timed(lambda: generate_batch(model, prompt1, config, dictionary), device)[1] / steps
         window = timed(lambda: generate_batch(model, prompt1, windowed, dictionary), device)[1] / steps
-        print(f"context window {args.context_window} (fp32, batch 1): {window * 1e3:.2f} ms/step, "
-              f"{whole / window:.2f}x the speed of whole-context decoding ({whole * 1e3:.2f} ms/step)")
+        print(
+            f"context window {args.context_window} (fp32, batch 1): {window * 1e3:.2f} ms/step, "
+            f"{whole / window:.2f}x the speed of whole-context decoding ({whole * 1e3:.2f} ms/step)"
+        )
 
 
 if __name__ == "__main__":

@@ -61,10 +61,12 @@ def main() -> None:
             floor.append(median_seconds(baseline))
             plain.append(median_seconds(plain_baseline))
         ours, floor, plain = (sorted(t)[1] for t in (ours, floor, plain))
-    print(f"device={device} threads={args.threads} batch={args.batch} dtype={args.dtype} "
-          f"cache_len~{cache.length}: step {ours * 1e3:.3f} ms, weight-read floor {floor * 1e3:.3f} ms "
-          f"(ratio {ours / floor:.2f}); same products with plain F.linear {plain * 1e3:.3f} ms "
-          f"(x{plain / floor:.2f} the model's)")
+    print(
+        f"device={device} threads={args.threads} batch={args.batch} dtype={args.dtype} "
+        f"cache_len~{cache.length}: step {ours * 1e3:.3f} ms, weight-read floor {floor * 1e3:.3f} ms "
+        f"(ratio {ours / floor:.2f}); same products with plain F.linear {plain * 1e3:.3f} ms "
+        f"(x{plain / floor:.2f} the model's)"
+    )
 
 
 if __name__ == "__main__":

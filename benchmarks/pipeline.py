@@ -21,6 +21,7 @@ import argparse
 
 import numpy as np
 import torch
+from timing import timed  # benchmarks/timing.py
 
 from dgslm.encoder.features import HubertFeatures
 from dgslm.encoder.hubert import Hubert, HubertConfig
@@ -34,7 +35,6 @@ from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
-from timing import timed  # benchmarks/timing.py
 
 
 def base_pipeline(device: torch.device) -> DialoguePipeline:

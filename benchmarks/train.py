@@ -21,6 +21,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from timing import repeated  # benchmarks/timing.py
 
 from dgslm.lm import model as model_module
 from dgslm.lm.config import SpeechDLMConfig
@@ -28,7 +29,6 @@ from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion
 from dgslm.lm.dataset import collate
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.targets import run_targets
-from timing import repeated  # benchmarks/timing.py
 
 
 def naive_attend(self, q, k, v, mask, is_causal):
@@ -115,7 +115,9 @@ def main() -> None:
     results["fp32"] = train_tokens_per_second(model, batch, None, args.steps, device)
     results["bf16 autocast"] = train_tokens_per_second(model, batch, torch.bfloat16, args.steps, device)
     for name, tps in results.items():
-        print(f"{name:28s} {tps:9.1f} tokens/s  x{tps / baseline:.2f} vs baseline  x{tps / results['fp32']:.2f} vs fp32")
+        print(
+            f"{name:28s} {tps:9.1f} tokens/s  x{tps / baseline:.2f} vs baseline  x{tps / results['fp32']:.2f} vs fp32"
+        )
 
 
 if __name__ == "__main__":

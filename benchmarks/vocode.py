@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from timing import repeated  # benchmarks/timing.py
 
 from dgslm.vocoder.checkpoint import fold_state_dict, legacy_state_dict
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
-from timing import repeated  # benchmarks/timing.py
 
 
 def main() -> None:
@@ -45,7 +45,9 @@ def main() -> None:
     fast_bf16 = UnitVocoder(fast.generator, args.device, autocast_dtype=torch.bfloat16)
 
     def run_naive() -> torch.Tensor:  # .cpu() also waits for the GPU, as codes2wav does
-        return torch.cat([naive(codes[c : c + 1].to(args.device), speakers[c : c + 1].to(args.device)).cpu() for c in range(2)])
+        return torch.cat(
+            [naive(codes[c : c + 1].to(args.device), speakers[c : c + 1].to(args.device)).cpu() for c in range(2)]
+        )
 
     ref = fast.codes2wav(list(codes), (0, 4))
     with torch.inference_mode():
@@ -57,7 +59,9 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")  # fmt: skip
     results = {
         "baseline (weight norm per call, autograd, per channel)": min(repeated(run_naive, args.repeats)),
-        "ours fp32 (folded, inference mode, batched)": min(repeated(lambda: fast.codes2wav(list(codes), (0, 4)), args.repeats)),
+        "ours fp32 (folded, inference mode, batched)": min(
+            repeated(lambda: fast.codes2wav(list(codes), (0, 4)), args.repeats)
+        ),
         "ours bf16 autocast": min(repeated(lambda: fast_bf16.codes2wav(list(codes), (0, 4)), args.repeats)),
     }
     base = next(iter(results.values()))

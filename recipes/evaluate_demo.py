@@ -62,7 +62,9 @@ def evaluate(inputs, *extra) -> dict:
     return json.loads(dgslm("evaluate", inputs, "--vad", "energy", "--json", *extra, capture=True))
 
 
-def windows(code_file: Path, prompt: int, cont: int, stride: int, limit: int) -> list[tuple[str, int, dict[str, list[str]]]]:
+def windows(
+    code_file: Path, prompt: int, cont: int, stride: int, limit: int
+) -> list[tuple[str, int, dict[str, list[str]]]]:
     """``(dialogue, first frame, units)`` of ``prompt + cont`` frame windows every ``stride`` frames
     (the first ``limit``; all when 0)."""
     out = []
@@ -103,7 +105,9 @@ def audio_windows(corpus: Path, wins, prompt: int, cont: int, folder: Path) -> P
     folder.mkdir(parents=True, exist_ok=True)
     for name, start, _ in wins:
         wave, _ = load_audio(corpus / "wav" / f"{name}.wav", SAMPLE_RATE)
-        write_wav(folder / f"{name}_{start}.wav", wave[(start + prompt) * HOP : (start + prompt + cont) * HOP], SAMPLE_RATE)
+        write_wav(
+            folder / f"{name}_{start}.wav", wave[(start + prompt) * HOP : (start + prompt + cont) * HOP], SAMPLE_RATE
+        )
     return folder
 
 
@@ -130,12 +134,18 @@ def totals(dialogues: list[dict], source: dict[str, int], groups: int) -> np.nda
     for d in dialogues:
         window = d["name"].rsplit("__", 1)[-1]  # vocoded code files: "<code file>__<record>"
         group = source[window] if window in source else source[window.rsplit("_", 1)[0]]  # sample k: "<window>_k"
-        row = [d[e][k] * (d["minutes"] if k == "seconds_per_minute" else 1) for e in EVENTS for k in ("count", "seconds_per_minute")]
+        row = [
+            d[e][k] * (d["minutes"] if k == "seconds_per_minute" else 1)
+            for e in EVENTS
+            for k in ("count", "seconds_per_minute")
+        ]
         out[group] += [d["minutes"], *row]
     return out
 
 
-def bootstrap_intervals(ours: np.ndarray, reference: np.ndarray, draws: int = 2000, seed: int = 0) -> dict[str, list[float]]:
+def bootstrap_intervals(
+    ours: np.ndarray, reference: np.ndarray, draws: int = 2000, seed: int = 0
+) -> dict[str, list[float]]:
     """90% interval of the signed relative error (ours / reference - 1) of every per-minute
     statistic, resampling held-out dialogues with replacement (``totals`` rows, paired)."""
     groups = len(ours)
@@ -143,7 +153,9 @@ def bootstrap_intervals(ours: np.ndarray, reference: np.ndarray, draws: int = 20
     weights = np.stack([np.bincount(p, minlength=groups) for p in picks])  # [draws, groups]
     a, b = weights @ ours, weights @ reference  # [draws, 1 + 2 * events]
     with np.errstate(divide="ignore", invalid="ignore"):  # no reference event in a draw: as signed_errors
-        errors = np.where(b[:, 1:] > 0, (a[:, 1:] / a[:, :1]) / (b[:, 1:] / b[:, :1]) - 1, np.where(a[:, 1:] > 0, np.inf, 0.0))
+        errors = np.where(
+            b[:, 1:] > 0, (a[:, 1:] / a[:, :1]) / (b[:, 1:] / b[:, :1]) - 1, np.where(a[:, 1:] > 0, np.inf, 0.0)
+        )
     keys = [f"{e}.{k}" for e in EVENTS for k in ("per_minute", "seconds_per_minute")]
     return {key: np.percentile(errors[:, i], [5, 95], method="nearest").tolist() for i, key in enumerate(keys)}
 
@@ -164,7 +176,9 @@ def error_table(stats: dict[str, dict], intervals: dict[str, dict]) -> str:
     lines = [f"| error vs {REFERENCE} [90% interval] | {head} |", "|" + "---|" * (1 + 2 * len(EVENTS))]
     for name, ci in intervals.items():
         signed = signed_errors(stats[name], stats[REFERENCE])
-        lines.append(f"| {name} | " + " | ".join(f"{signed[k]:+.0%} [{lo:+.0%}, {hi:+.0%}]" for k, (lo, hi) in ci.items()) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{signed[k]:+.0%} [{lo:+.0%}, {hi:+.0%}]" for k, (lo, hi) in ci.items()) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -179,8 +193,12 @@ def main() -> None:
                              "its speech, not silent; -10 gives the corpus units' statistics back within 4%%)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: WORK/turn_taking)")
     parser.add_argument("--prompt-seconds", type=float, default=4.0)
-    parser.add_argument("--seconds", type=float, default=6.0,
-                        help="continuation (prompt + continuation <= training length, unless --context-window)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=6.0,
+        help="continuation (prompt + continuation <= training length, unless --context-window)",
+    )
     parser.add_argument("--context-window", type=int, default=0,
                         help="dgslm sample --context-window: attend to at most N positions (the training "
                              "--tokens-per-sample) for continuations longer than the training blocks")  # fmt: skip
@@ -188,7 +206,9 @@ def main() -> None:
                         help="held-out dialogues that give the prompts: units/SPLIT.code (heldout, tuning: the "
                              "corpora of build_demo.sh's heldout step, with --corpus WORK/SPLIT)")  # fmt: skip
     parser.add_argument("--corpus", type=Path, default=None, help="the split's corpus folder (default: WORK/corpus)")
-    parser.add_argument("--stride-seconds", type=float, default=None, help="window start every ... (default: --seconds)")
+    parser.add_argument(
+        "--stride-seconds", type=float, default=None, help="window start every ... (default: --seconds)"
+    )
     parser.add_argument("--max-prompts", type=int, default=50, help="the first ... windows (0: all)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap draws for the error intervals")
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -232,7 +252,9 @@ def main() -> None:
             filled = {c: fill_unk(r[c].split()) for c in CHANNELS}
             unks += sum(n for _, n in filled.values())
             n = min(len(u) for u, _ in filled.values())  # a drawn </s> is dropped from its channel
-            records.append({"audio": r["audio"].removesuffix("-generated"), **{c: u[:n] for c, (u, _) in filled.items()}})
+            records.append(
+                {"audio": r["audio"].removesuffix("-generated"), **{c: u[:n] for c, (u, _) in filled.items()}}
+            )
         first = first or {"audio": f"{name}_{records[0]['audio']}", **{c: " ".join(records[0][c]) for c in CHANNELS}}
         sets[name] = [{"audio": r["audio"], **{c: " ".join(r[c][prompt:]) for c in CHANNELS}} for r in records]
         results["unk_drawn"][name] = unks
@@ -249,7 +271,15 @@ def main() -> None:
                                      "--energy-threshold-db", args.vocoded_threshold_db)  # fmt: skip
     if args.timeline:
         folder = unit_energy_wavs([first], centers, out / "wav_timeline")
-        evaluate(folder, "--plot-dir", out / "timeline", "--max-timelines", 1, "--plot-seconds", args.prompt_seconds + args.seconds)
+        evaluate(
+            folder,
+            "--plot-dir",
+            out / "timeline",
+            "--max-timelines",
+            1,
+            "--plot-seconds",
+            args.prompt_seconds + args.seconds,
+        )
         args.timeline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(next((out / "timeline").glob("*.timeline.png")), args.timeline)
 
@@ -271,9 +301,11 @@ def main() -> None:
         errors = list(results["errors_vs_corpus_units"][name].values())
         within, worst = sum(e <= TARGET for e in errors), max(errors)
         outside = [k for k, (lo, hi) in intervals[name].items() if lo > TARGET or hi < -TARGET]
-        print(f"{name}: {within} of {len(errors)} per-minute statistics within {TARGET:.0%} of the corpus, "
-              f"mean error {np.mean(errors):.0%}, worst {worst:.0%}: target {'met' if within == len(errors) else 'not met'}; "
-              f"90% interval wholly beyond {TARGET:.0%}: {', '.join(outside) or 'none'}")
+        print(
+            f"{name}: {within} of {len(errors)} per-minute statistics within {TARGET:.0%} of the corpus, "
+            f"mean error {np.mean(errors):.0%}, worst {worst:.0%}: target {'met' if within == len(errors) else 'not met'}; "
+            f"90% interval wholly beyond {TARGET:.0%}: {', '.join(outside) or 'none'}"
+        )
 
 
 if __name__ == "__main__":

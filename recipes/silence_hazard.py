@@ -56,7 +56,7 @@ def bucket(k: np.ndarray) -> np.ndarray:
 
 
 def label(b: int) -> str:
-    """"5-9", "1", "60+": the frames of bucket ``b``."""
+    """ "5-9", "1", "60+": the frames of bucket ``b``."""
     if b + 1 == len(BUCKETS):
         return f"{BUCKETS[b]}+"
     high = BUCKETS[b + 1] - 1
@@ -71,8 +71,7 @@ def hazard_table(tokens: torch.Tensor, silence: int, p_speech: dict[str, np.ndar
     mutual = run_lengths(both) * both
     speech_next = ~silent[..., 1:]
     names = list(p_speech)
-    lines = [f"| silent for (frames) | kind | frames | corpus | {' | '.join(names)} |",
-             "|---" * (4 + len(names)) + "|"]
+    lines = [f"| silent for (frames) | kind | frames | corpus | {' | '.join(names)} |", "|---" * (4 + len(names)) + "|"]
     for kind, length in (("own", own), ("mutual", mutual)):
         length = length[..., :-1]
         for b in range(len(BUCKETS)):
@@ -88,8 +87,13 @@ def hazard_table(tokens: torch.Tensor, silence: int, p_speech: dict[str, np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path, help="work folder of recipes/build_demo.sh")
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
-                        help="a SpeechDLM (checkpoint .pt or model folder); repeatable")
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=PATH",
+        help="a SpeechDLM (checkpoint .pt or model folder); repeatable",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--length", type=int, default=500, help="window length in frames (<= the training length)")
     parser.add_argument("--max-windows", type=int, default=200)
@@ -97,15 +101,19 @@ def main() -> None:
 
     dictionary = Dictionary.load(args.work / "data-bin" / "dict.unitA.txt")
     km = next(args.work.glob("kmeans_logmel_*.safetensors"))
-    silence = dictionary.index(str(UnitEncoder.from_pretrained(None, km, feature_type="logmel", device="cpu").silence_unit()))
+    silence = dictionary.index(
+        str(UnitEncoder.from_pretrained(None, km, feature_type="logmel", device="cpu").silence_unit())
+    )
     tokens = windows(args.work / "units" / f"{args.split}.code", dictionary, args.length, args.max_windows)
     p_speech = {}
     for spec in args.model:
         name, path = spec.split("=", 1)
         model = load_model(path).eval()
         if not model.cfg.next_unit_prediction:
-            parser.error(f"{path}: an edge-unit model (its heads predict the next *different* unit and silences "
-                         "last what its duration head says), so it has no next-frame silence hazard")
+            parser.error(
+                f"{path}: an edge-unit model (its heads predict the next *different* unit and silences "
+                "last what its duration head says), so it has no next-frame silence hazard"
+            )
         probs = [model(chunk).logits[:, :, 0].float().softmax(-1)[..., silence] for chunk in tokens.split(16)]
         p_speech[name] = 1 - torch.cat(probs).numpy()
     print(f"{len(tokens)} windows of {args.length} frames from {args.split}; silence unit {dictionary[silence]!r}")

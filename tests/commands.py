@@ -18,5 +18,7 @@ def run_ok(cmd: list[str], *, env: dict | None = None, timeout: float | None = N
         warnings.warn(f"retrying after a transport error:\n{done.stderr[-2000:]}", stacklevel=2)
         done = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
     command = " ".join(cmd[:8])
-    assert done.returncode == 0, f"{command} ... exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-6000:]}"
+    assert done.returncode == 0, (
+        f"{command} ... exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-6000:]}"
+    )
     return done

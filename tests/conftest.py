@@ -1,4 +1,7 @@
-"""Shared test fixtures: the reference files in ../shared/reference (never skipped if missing)."""
+"""Shared test fixtures: the reference files in tests/reference (never skipped if missing).
+
+tests/reference is the project's copy of the compatibility references (files written by the
+original implementation and its outputs), so that a clone tests itself."""
 
 from __future__ import annotations
 
@@ -14,8 +17,7 @@ settings.register_profile("dgslm", derandomize=True, deadline=None, print_blob=T
 settings.load_profile("dgslm")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REFERENCE = SHARED / "reference"
+REFERENCE = REPO / "tests" / "reference"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
@@ -23,7 +25,7 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """The reference folder; fails (never skips) when it is missing."""
-    assert REFERENCE.is_dir(), f"missing {REFERENCE}: the shared reference files are required"
+    assert REFERENCE.is_dir(), f"missing {REFERENCE}: the reference files are required"
     return REFERENCE
 
 

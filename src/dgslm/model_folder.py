@@ -24,7 +24,7 @@ KMEANS = "kmeans.safetensors"  # the k-means centres in a converted HuBERT folde
 DEFAULT_LAYER = 12  # the released k-means was learned on HuBERT layer 12
 
 
-def save_weights(path: str | os.PathLike, state: Mapping[str, "Tensor"], fmt: str) -> None:
+def save_weights(path: str | os.PathLike, state: Mapping[str, Tensor], fmt: str) -> None:
     """Write ``state`` (moved to the CPU) as safetensors, with ``{"format": fmt}`` metadata, atomically."""
     from safetensors.torch import save_file
 
@@ -33,7 +33,7 @@ def save_weights(path: str | os.PathLike, state: Mapping[str, "Tensor"], fmt: st
         save_file(tensors, str(tmp), metadata={"format": fmt})
 
 
-def load_weights(path: str | os.PathLike) -> dict[str, "Tensor"]:
+def load_weights(path: str | os.PathLike) -> dict[str, Tensor]:
     """A safetensors file's tensors; DgslmError naming ``path`` when missing or unreadable."""
     from safetensors.torch import load_file
 

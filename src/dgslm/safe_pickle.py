@@ -27,8 +27,9 @@ import io
 import os
 import pickle
 import re
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -63,8 +64,22 @@ _ALLOWED_NAMES = {
     "pathlib.PureWindowsPath",
 }
 _SAFE_BUILTINS = {
-    "dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float",
-    "bool", "complex", "slice", "range", "object", "NoneType",
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "str",
+    "bytes",
+    "bytearray",
+    "int",
+    "float",
+    "bool",
+    "complex",
+    "slice",
+    "range",
+    "object",
+    "NoneType",
 }
 # modules whose globals become inert stand-ins (config containers and type references)
 _INERT_MODULES = ("omegaconf", "fairseq", "typing")
@@ -108,7 +123,7 @@ def _stand_in(module: str, name: str) -> type:
 
 def _import(module: str, name: str) -> Any:
     if module.startswith("numpy.core") and importlib.util.find_spec("numpy._core") is not None:
-        module = "numpy._core" + module[len("numpy.core"):]
+        module = "numpy._core" + module[len("numpy.core") :]
     obj: Any = importlib.import_module(module)
     for part in name.split("."):
         obj = getattr(obj, part)
@@ -156,8 +171,9 @@ def _pickle_module(allow: Iterable[str]) -> ModuleType:
     return module
 
 
-def safe_torch_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: bool = True,
-                    map_location: Any = "cpu") -> Any:
+def safe_torch_load(
+    path: str | os.PathLike, allow: Iterable[str] = (), plain: bool = True, map_location: Any = "cpu"
+) -> Any:
     """``torch.load`` through the restricted unpickler; with ``plain``, see :func:`to_plain`."""
     try:
         obj = torch.load(path, map_location=map_location, pickle_module=_pickle_module(allow), weights_only=False)
@@ -165,7 +181,17 @@ def safe_torch_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: b
         raise DgslmError(f"refusing to load {path}: forbidden global {err}") from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise DgslmError(f"cannot read checkpoint: {err.strerror}", path) from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, TypeError, OSError, MemoryError, OverflowError) as err:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+        MemoryError,
+        OverflowError,
+    ) as err:
         # OSError: torch's zip reader on a truncated file; MemoryError: a corrupt storage size
         reason = " ".join(str(err).split())
         raise DgslmError(f"not a readable PyTorch checkpoint ({type(err).__name__}: {reason})", path) from None

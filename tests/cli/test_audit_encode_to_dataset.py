@@ -41,7 +41,9 @@ def test_per_channel_files_merge_back_into_the_code_file(reference, tmp_path):
     model = ["--hubert", str(reference / "hubert" / "hubert_small.pt"), "--km", str(reference / "kmeans" / "km50.bin"),
              "--layer", "3", "--device", "cpu"]  # fmt: skip
     wav = reference / "audio" / "stereo_test.wav"
-    assert main(["encode", str(wav), "-o", str(tmp_path / "codes.txt"), "--per-channel-dir", str(tmp_path), *model]) == 0
+    assert (
+        main(["encode", str(wav), "-o", str(tmp_path / "codes.txt"), "--per-channel-dir", str(tmp_path), *model]) == 0
+    )
     assert main(["create-code-file", str(tmp_path / "codes.unitA"), str(tmp_path / "codes.unitB"),
                  str(tmp_path / "merged.txt")]) == 0  # fmt: skip
     assert (tmp_path / "merged.txt").read_text() == (tmp_path / "codes.txt").read_text()

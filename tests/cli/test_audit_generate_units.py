@@ -19,7 +19,9 @@ def generate(reference, *args) -> int:
 
 def test_unit_outside_the_dictionary_names_file_and_line(reference, tmp_path, capsys):
     codes = tmp_path / "codes.txt"
-    write_code_file(codes, [{"audio": "ok", "unitA": "7 8", "unitB": "7 8"}, {"audio": "x", "unitA": "7 8", "unitB": "7 x"}])
+    write_code_file(
+        codes, [{"audio": "ok", "unitA": "7 8", "unitB": "7 8"}, {"audio": "x", "unitA": "7 8", "unitB": "7 x"}]
+    )
     assert generate(reference, "--units", codes, "-o", tmp_path / "o.wav", "--seconds", 0.1) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"dgslm generate: error: {codes}:2: unit 'x' is not in the dictionary"

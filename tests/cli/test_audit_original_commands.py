@@ -31,9 +31,17 @@ def test_readme_training_command_builds_the_released_configuration(reference, tm
     from dgslm.lm.model import SpeechDLMModel
 
     argv = readme_command("dgslm train $BIN")[2:]
-    argv = [str(reference / "speechdlm" / "data-bin") if a == "$BIN" else a.replace("$CKPT", str(tmp_path)) for a in argv]
+    argv = [
+        str(reference / "speechdlm" / "data-bin") if a == "$BIN" else a.replace("$CKPT", str(tmp_path)) for a in argv
+    ]
     train, model, task, criterion = build_configs(parser_of("train").parse_args(argv))
-    assert (model.layers, model.cross_layers, model.embed_dim, model.ffn_dim, model.attention_heads) == (6, 4, 512, 2048, 8)
+    assert (model.layers, model.cross_layers, model.embed_dim, model.ffn_dim, model.attention_heads) == (
+        6,
+        4,
+        512,
+        2048,
+        8,
+    )
     assert model.share_input_output_embed and (model.dropout, model.attention_dropout) == (0.1, 0.1)
     assert model.checkpoint_activations and model.max_positions == 6144 and model.vocab_size == 504
     assert task.channels == ("unitA", "unitB") and task.tokens_per_sample == 6144 and task.sample_break_mode == "none"
@@ -96,5 +104,10 @@ def test_training_architecture_flags():
     args = parser.parse_args(["D", "--arch", "speech_dlm_big", "--decoder-layers", "3", "--decoder-embed-dim", "64",
                               "--decoder-ffn-embed-dim", "128", "--decoder-attention-heads", "4",
                               "--decoder-learned-pos", "--bf16", "--lr", "0.001,0.002"])  # fmt: skip
-    assert (args.arch, args.decoder_layers, args.decoder_embed_dim, args.decoder_ffn_embed_dim) == ("speech_dlm_big", 3, 64, 128)
+    assert (args.arch, args.decoder_layers, args.decoder_embed_dim, args.decoder_ffn_embed_dim) == (
+        "speech_dlm_big",
+        3,
+        64,
+        128,
+    )
     assert args.decoder_attention_heads == 4 and args.decoder_learned_pos and args.bf16 and args.lr == 0.001

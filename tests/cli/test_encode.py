@@ -21,15 +21,26 @@ def setup(reference, tmp_path):
     shutil.copy(reference / "audio" / "stereo_test.wav", audio / "cat.wav")
     stereo, sr = sf.read(reference / "audio" / "stereo_test.wav", dtype="int16")
     sf.write(audio / "sub" / "swapped.flac", stereo[:, ::-1], sr)
-    model = ["--hubert", str(reference / "hubert" / "hubert_small.pt"), "--km", str(reference / "kmeans" / "km50.bin"),
-             "--layer", "3", "--device", "cpu"]
+    model = [
+        "--hubert",
+        str(reference / "hubert" / "hubert_small.pt"),
+        "--km",
+        str(reference / "kmeans" / "km50.bin"),
+        "--layer",
+        "3",
+        "--device",
+        "cpu",
+    ]
     expected = (reference / "kmeans" / "km50_stereo_codes.txt").read_text().splitlines()
     return tmp_path, audio, model, expected
 
 
 def test_folder_to_code_file_and_per_channel_files(setup):
     tmp, audio, model, (ch1, ch2) = setup
-    assert main(["encode", str(audio), "-o", str(tmp / "out" / "train.txt"), "--per-channel-dir", str(tmp / "pc"), *model]) == 0
+    assert (
+        main(["encode", str(audio), "-o", str(tmp / "out" / "train.txt"), "--per-channel-dir", str(tmp / "pc"), *model])
+        == 0
+    )
     assert read_code_file(tmp / "out" / "train.txt") == [
         {"audio": "cat", "unitA": ch1, "unitB": ch2},
         {"audio": "swapped", "unitA": ch2, "unitB": ch1},
@@ -45,8 +56,23 @@ def test_manifest_shards_hide_fname_jsonl(setup):
     tmp, audio, model, (ch1, ch2) = setup
     (tmp / "m.tsv").write_text(f"{audio}\ncat.wav\t51234\nsub/swapped.flac\t51234\n")
     for shard in (0, 1):
-        args = ["encode", str(tmp / "m.tsv"), "-o", str(tmp / "codes.jsonl"), "--num-shards", "2", "--shard-id", str(shard),
-                "--format", "jsonl", "--per-channel-dir", str(tmp / "pc"), "--hide-fname", "--channels", "left,right"]
+        args = [
+            "encode",
+            str(tmp / "m.tsv"),
+            "-o",
+            str(tmp / "codes.jsonl"),
+            "--num-shards",
+            "2",
+            "--shard-id",
+            str(shard),
+            "--format",
+            "jsonl",
+            "--per-channel-dir",
+            str(tmp / "pc"),
+            "--hide-fname",
+            "--channels",
+            "left,right",
+        ]
         assert main(args + model) == 0
     assert json.loads((tmp / "codes.0-of-2.jsonl").read_text()) == {"audio": "cat", "left": ch1, "right": ch2}
     assert (tmp / "pc" / "codes.1-of-2.right").read_text() == ch1 + "\n"
@@ -69,8 +95,12 @@ def test_bad_inputs(setup, capsys):
     (tmp / "text.wav").write_text("hello")
     sf.write(tmp / "mono.wav", np.zeros(8000, dtype=np.float32), 16000)
     sf.write(tmp / "empty.wav", np.zeros((0, 2), dtype=np.float32), 16000)
-    for name, message in [("corrupt.wav", "cannot read"), ("text.wav", "cannot read"), ("empty.wav", "empty"),
-                          ("mono.wav", "expected 2 channels.*--allow-mono")]:
+    for name, message in [
+        ("corrupt.wav", "cannot read"),
+        ("text.wav", "cannot read"),
+        ("empty.wav", "empty"),
+        ("mono.wav", "expected 2 channels.*--allow-mono"),
+    ]:
         assert main(["encode", str(audio / "cat.wav"), str(tmp / name), *out]) == 1
         err = capsys.readouterr().err
         assert name in err and re.search(message, err), err
@@ -80,7 +110,9 @@ def test_bad_inputs(setup, capsys):
     assert "m.tsv:3" in capsys.readouterr().err
     # --skip-bad reports them and encodes the rest; --allow-mono duplicates a mono file
     bad = [str(tmp / n) for n in ("corrupt.wav", "text.wav", "empty.wav")]
-    assert main(["encode", str(audio / "cat.wav"), str(tmp / "mono.wav"), *bad, "--skip-bad", "--allow-mono", *out]) == 0
+    assert (
+        main(["encode", str(audio / "cat.wav"), str(tmp / "mono.wav"), *bad, "--skip-bad", "--allow-mono", *out]) == 0
+    )
     records = read_code_file(tmp / "codes.txt")
     assert [r["audio"] for r in records] == ["cat", "mono"] and records[1]["unitA"] == records[1]["unitB"]
 
@@ -98,7 +130,22 @@ def test_model_errors_name_the_problem(setup, capsys):
 
 def test_streaming_keeps_the_frame_grid(setup):
     tmp, audio, model, (ch1, _) = setup
-    assert main(["encode", str(audio / "cat.wav"), "-o", str(tmp / "s.txt"), *model, "--streaming", "1", "--left-context", "0.4"]) == 0
+    assert (
+        main(
+            [
+                "encode",
+                str(audio / "cat.wav"),
+                "-o",
+                str(tmp / "s.txt"),
+                *model,
+                "--streaming",
+                "1",
+                "--left-context",
+                "0.4",
+            ]
+        )
+        == 0
+    )
     record = read_code_file(tmp / "s.txt")[0]
     assert len(record["unitA"].split()) == len(record["unitB"].split()) == len(ch1.split()) == 159
     same = sum(a == b for a, b in zip(record["unitA"].split(), ch1.split()))

@@ -47,7 +47,12 @@ def test_json_on_a_folder(capsys, dialogues):
     assert [d["name"] for d in result["dialogues"]] == ["one", "sub__two"]
     summary = result["summary"]
     assert summary["dialogues"] == 2 and summary["minutes"] == pytest.approx(20 / 60)
-    assert {k: summary[k]["count"] for k in ("ipu", "pause", "gap", "overlap")} == {"ipu": 6, "pause": 1, "gap": 2, "overlap": 1}
+    assert {k: summary[k]["count"] for k in ("ipu", "pause", "gap", "overlap")} == {
+        "ipu": 6,
+        "pause": 1,
+        "gap": 2,
+        "overlap": 1,
+    }
     assert summary["gap"]["seconds_per_minute"] == pytest.approx(1.0 * 3)  # gaps 0.5 + 0.5 s in 1/3 min
     assert summary["overlap"]["per_minute"] == pytest.approx(3.0)
     assert summary["ipu"]["seconds_per_minute"] == pytest.approx(8.0 * 3)  # IPUs of 4 + 1.5 + 1 + 1.5 s
@@ -100,7 +105,13 @@ def test_reference_comparison(capsys, dialogues, tmp_path):
 def test_code_file_is_vocoded(capsys, reference):
     folder = reference / "vocoder"
     code, out, _ = evaluate(
-        capsys, folder / "codes.txt", "--vocoder", folder / "hifigan_vocoder", "--vocoder-cfg", folder / "config.json", "--json"
+        capsys,
+        folder / "codes.txt",
+        "--vocoder",
+        folder / "hifigan_vocoder",
+        "--vocoder-cfg",
+        folder / "config.json",
+        "--json",
     )
     assert code == 0
     result = json.loads(out)
@@ -132,6 +143,8 @@ def test_code_file_errors_name_the_file_line(capsys, reference, tmp_path):
     folder = reference / "vocoder"
     path = tmp_path / "codes.txt"
     path.write_text("\n{'unitA': '1 2', 'unitB': '3 4', 'unitC': '5 6'}\n")  # blank line 1, bad line 2
-    code, out, err = evaluate(capsys, path, "--vocoder", folder / "hifigan_vocoder", "--vocoder-cfg", folder / "config.json")
+    code, out, err = evaluate(
+        capsys, path, "--vocoder", folder / "hifigan_vocoder", "--vocoder-cfg", folder / "config.json"
+    )
     assert code == 1 and out == ""
     assert f"{path}:2" in err and "expected 2 unit channels" in err, err

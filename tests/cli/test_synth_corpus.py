@@ -11,8 +11,21 @@ from dgslm.cli.main import main
 
 def test_synth_corpus_command(tmp_path):
     out = tmp_path / "corpus"
-    argv = ["synth-corpus", "--out", str(out), "--hours", "0.005", "--seed", "1",
-            "--min-dialogue-seconds", "6", "--max-dialogue-seconds", "8", "--workers", "1"]
+    argv = [
+        "synth-corpus",
+        "--out",
+        str(out),
+        "--hours",
+        "0.005",
+        "--seed",
+        "1",
+        "--min-dialogue-seconds",
+        "6",
+        "--max-dialogue-seconds",
+        "8",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "corpus.json").read_text())
     assert summary["config"]["seed"] == 1 and summary["dialogues"] >= 2
@@ -23,8 +36,17 @@ def test_synth_corpus_command(tmp_path):
 
 
 def test_synth_corpus_rejects_bad_lengths(tmp_path, capsys):
-    argv = ["synth-corpus", "--out", str(tmp_path), "--hours", "0.01",
-            "--min-dialogue-seconds", "20", "--max-dialogue-seconds", "10"]
+    argv = [
+        "synth-corpus",
+        "--out",
+        str(tmp_path),
+        "--hours",
+        "0.01",
+        "--min-dialogue-seconds",
+        "20",
+        "--max-dialogue-seconds",
+        "10",
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--min-dialogue-seconds" in err[0]

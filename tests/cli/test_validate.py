@@ -69,7 +69,9 @@ def test_correct_mode_drops_leaked_durations(reference, capsys):
             block["target_edge_indices"][channel][-1] == len(block["source"][channel]) - 1 for block in ref["blocks"]
         )
         assert sums[f"{pair}edge_duration_count"] == edges - final
-        assert metrics[f"{pair}edge_token_loss"] == pytest.approx(ref["unrounded_metrics"][f"{pair}edge_token_loss"], abs=1e-4)
+        assert metrics[f"{pair}edge_token_loss"] == pytest.approx(
+            ref["unrounded_metrics"][f"{pair}edge_token_loss"], abs=1e-4
+        )
     mean = (sums["[unitA-unitA]edge_token_loss"] + sums["[unitB-unitB]edge_token_loss"]) / sums["edge_token_count"]
     assert metrics["edge_token_loss"] == pytest.approx(mean / math.log(2))
     assert sums["ntokens"] == 2 * (7 * 256 + 106)  # pads are not counted

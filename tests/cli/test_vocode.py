@@ -13,7 +13,9 @@ from dgslm.cli.main import main
 def _vocode(reference, out, *extra):
     folder = reference / "vocoder"
     args = ["vocode", "--in-file", str(folder / "codes.txt"), "--vocoder", str(folder / "hifigan_vocoder")]
-    return main([*args, "--vocoder-cfg", str(folder / "config.json"), *(["--results-path", str(out)] if out else []), *extra])
+    return main(
+        [*args, "--vocoder-cfg", str(folder / "config.json"), *(["--results-path", str(out)] if out else []), *extra]
+    )
 
 
 @pytest.mark.parametrize("mix", [False, True])

@@ -78,7 +78,12 @@ def test_timeline_events_of_a_known_timeline():
         Utterance(0, int(6.5 * s), 8 * s, "a", "turn"),  # overlap 6.5..7
     ]
     ev = timeline_events(utterances, 9 * s)
-    assert [(e["start"], e["end"], e["channel"]) for e in ev["ipus"]] == [(0, 3, 0), (4, 5, 0), (5.5, 7, 1), (6.5, 8, 0)]
+    assert [(e["start"], e["end"], e["channel"]) for e in ev["ipus"]] == [
+        (0, 3, 0),
+        (4, 5, 0),
+        (5.5, 7, 1),
+        (6.5, 8, 0),
+    ]
     assert [(e["start"], e["end"], e["channel"]) for e in ev["pauses"]] == [(3, 4, 0)]
     assert [(e["start"], e["end"]) for e in ev["gaps"]] == [(5, 5.5)]
     assert [(e["start"], e["end"]) for e in ev["overlaps"]] == [(6.5, 7)]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dgslm.audio import SAMPLE_RATE
-from dgslm.errors import DgslmError
 from dgslm.corpus.voices import ESPEAK_VOICES, FLITE_VOICES, Voice, mean_f0, same_voice, synthesize, voice_profile
+from dgslm.errors import DgslmError
 
 SENTENCES = (
     "Well, I was thinking about going to the beach this weekend, but the weather looks pretty bad.",

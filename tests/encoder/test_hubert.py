@@ -27,8 +27,13 @@ def models(reference) -> dict[str, Hubert]:
 def waves(reference) -> dict[str, torch.Tensor]:
     ls, _ = load_audio(reference / "audio" / "ls.flac")
     stereo, _ = load_audio(reference / "audio" / "stereo_test.wav")
-    arrays = {"ls_full": ls[:, 0], "ls_3s": ls[:48000, 0], "stereo_ch1": stereo[:, 0], "stereo_ch2": stereo[:, 1],
-              "stereo_mix": stereo.mean(1)}
+    arrays = {
+        "ls_full": ls[:, 0],
+        "ls_3s": ls[:48000, 0],
+        "stereo_ch1": stereo[:, 0],
+        "stereo_ch2": stereo[:, 1],
+        "stereo_mix": stereo.mean(1),
+    }
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
 
@@ -92,7 +97,9 @@ def test_args_checkpoint_and_fp16_weights(reference, models, waves, tmp_path):
     legacy = {"args": argparse.Namespace(**flat), "cfg": None, "model": state["model"]}
     torch.save(legacy, tmp_path / "legacy.pt")
     model = load_hubert(tmp_path / "legacy.pt")
-    torch.testing.assert_close(model.extract_features(waves["ls_3s"], 3), models["hubert_small"].extract_features(waves["ls_3s"], 3))
+    torch.testing.assert_close(
+        model.extract_features(waves["ls_3s"], 3), models["hubert_small"].extract_features(waves["ls_3s"], 3)
+    )
     legacy["model"] = {k: v.half() for k, v in state["model"].items()}
     torch.save(legacy, tmp_path / "half.pt")
     assert load_hubert(tmp_path / "half.pt").encoder.layers[0].fc1.weight.dtype == torch.float32

@@ -32,8 +32,13 @@ def test_km50_labels_of_every_reference_array(reference):
     hubert = load_hubert(reference / "hubert" / "hubert_small.pt")
     ls, _ = load_audio(reference / "audio" / "ls.flac")
     stereo, _ = load_audio(reference / "audio" / "stereo_test.wav")
-    waves = {"ls_full": ls[:, 0], "ls_3s": ls[:48000, 0], "stereo_ch1": stereo[:, 0], "stereo_ch2": stereo[:, 1],
-             "stereo_mix": stereo.mean(1)}
+    waves = {
+        "ls_full": ls[:, 0],
+        "ls_3s": ls[:48000, 0],
+        "stereo_ch1": stereo[:, 0],
+        "stereo_ch2": stereo[:, 1],
+        "stereo_mix": stereo.mean(1),
+    }
     assert set(labels) == set(waves)
     for name, wave in waves.items():
         units = km(hubert.extract_features(torch.from_numpy(np.ascontiguousarray(wave)), 3))

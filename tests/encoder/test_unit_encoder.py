@@ -16,8 +16,9 @@ from dgslm.errors import DgslmError
 
 @pytest.fixture(scope="module")
 def encoder(reference) -> UnitEncoder:
-    return UnitEncoder.from_pretrained(reference / "hubert" / "hubert_small.pt", reference / "kmeans" / "km50.bin",
-                                       layer=3, device="cpu")
+    return UnitEncoder.from_pretrained(
+        reference / "hubert" / "hubert_small.pt", reference / "kmeans" / "km50.bin", layer=3, device="cpu"
+    )
 
 
 def test_wav2codes_equals_the_original_tokenizer(encoder, reference):
@@ -66,7 +67,9 @@ def test_spectral_features_on_the_hubert_frame_grid(reader, dim, reference):
         louder = reader(torch.from_numpy(np.ascontiguousarray(4 * wave.T)))
         audible = feats > np.log(reader.floor)
         assert audible.float().mean() > 0.3
-        torch.testing.assert_close((louder - feats)[audible], torch.full_like(feats[audible], float(np.log(16.0))), atol=1e-3, rtol=0)
+        torch.testing.assert_close(
+            (louder - feats)[audible], torch.full_like(feats[audible], float(np.log(16.0))), atol=1e-3, rtol=0
+        )
 
 
 @pytest.mark.parametrize("reader,noise_dbfs", [(LogMelFeatures(), -60), (MfccFeatures(), -65)])  # MFCC: wider bands
@@ -118,7 +121,9 @@ def test_silence_smoothing_from_a_unit_folder(tmp_path):
     encoder = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu")
     assert encoder.silence_unit() == 0
     assert encoder.encode(wave)[0].split() == ["1"] * len(plain)
-    off = UnitEncoder.from_pretrained(tmp_path, tmp_path / "kmeans.safetensors", device="cpu", min_silence=0, min_speech=0)
+    off = UnitEncoder.from_pretrained(
+        tmp_path, tmp_path / "kmeans.safetensors", device="cpu", min_silence=0, min_speech=0
+    )
     assert off.encode(wave)[0].split() == plain
 
 

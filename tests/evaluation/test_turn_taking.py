@@ -46,7 +46,9 @@ def test_scenario_statistics(scenario):
 def test_off_grid_timings_within_one_frame():
     """Shifted 3.7 ms off the frame grid, every boundary moves outwards by less than one frame,
     so silences shrink by up to 2 frames: B's 200 ms silence needs a --min-silence below 180 ms."""
-    events = analyse(stereo(SPANS_A, SPANS_B, SECONDS, offset=0.0037), SR, EvaluationConfig(vad="energy", min_silence=0.15))
+    events = analyse(
+        stereo(SPANS_A, SPANS_B, SECONDS, offset=0.0037), SR, EvaluationConfig(vad="energy", min_silence=0.15)
+    )
     for event in EVENTS:
         found = events.intervals(event) / SR
         truth = np.array(EXPECTED[event]) + 0.0037

@@ -48,8 +48,10 @@ def _layout(path):
     return out
 
 
-@pytest.mark.parametrize("name, layout", [("speech_dlm_small.pt", "checkpoint_layout.txt"),
-                                          ("speech_dlm_small_cross.pt", "cross_checkpoint_layout.txt")])
+@pytest.mark.parametrize(
+    "name, layout",
+    [("speech_dlm_small.pt", "checkpoint_layout.txt"), ("speech_dlm_small_cross.pt", "cross_checkpoint_layout.txt")],
+)
 def test_original_parameters_load_exactly(reference, name, layout):
     expected = _layout(reference / "speechdlm" / layout)
     raw = safe_torch_load(_ckpt(reference, name))["model"]
@@ -63,7 +65,7 @@ def test_original_parameters_load_exactly(reference, name, layout):
     model = build_model(cfg, state)
     ours = model.state_dict()
     assert set(ours) == set(state)
-    for key, tensor in state.items():
+    for key in state:
         assert torch.equal(ours[key], raw[f"decoder.{key}"])
     assert (model.output_projection[0].weight is model.embed_tokens.weight) == cfg.share_input_output_embed
     assert cfg.attention_heads == raw_cfg["model"]["decoder_attention_heads"] == 4
@@ -93,8 +95,9 @@ def test_export_to_original_layout_round_trips(reference, tmp_path, name):
     cfg, state, raw_cfg = load_fairseq_checkpoint(_ckpt(reference, name))
     model = build_model(cfg, state)
     out = tmp_path / "exported.pt"
-    save_fairseq_checkpoint(out, model, cfg, extra={"last_optimizer_state": {"state": {}, "param_groups": []}},
-                            base_cfg=raw_cfg)
+    save_fairseq_checkpoint(
+        out, model, cfg, extra={"last_optimizer_state": {"state": {}, "param_groups": []}}, base_cfg=raw_cfg
+    )
     original, ours = safe_torch_load(_ckpt(reference, name)), safe_torch_load(out)
     assert set(ours) == set(original)
     assert ours["args"] is None and ours["criterion"] is None and ours["task_state"] == {}
@@ -178,8 +181,14 @@ def _stand_in_modules(monkeypatch):
     class Container:
         def __init__(self, content, parent=None, object_type=None):
             self._parent, self._flags_cache = parent, None
-            self._metadata = ContainerMetadata(ref_type=typing.Any, object_type=object_type, key_type=typing.Any,
-                                               element_type=typing.Any, optional=True, flags={"struct": True})
+            self._metadata = ContainerMetadata(
+                ref_type=typing.Any,
+                object_type=object_type,
+                key_type=typing.Any,
+                element_type=typing.Any,
+                optional=True,
+                flags={"struct": True},
+            )
             self._content = content
 
         def __getstate__(self):  # like omegaconf: the flags cache is not pickled
@@ -230,11 +239,18 @@ def test_released_style_checkpoint_loads(reference, tmp_path, monkeypatch):
     original = safe_torch_load(_ckpt(reference))
     to_config, backend = _stand_in_modules(monkeypatch)
     cfg = {k: v for k, v in original["cfg"].items()}
-    cfg["model"] = dict(cfg["model"], tokens_per_sample="${task.tokens_per_sample}",
-                        duration_prediction="${task.duration_prediction}")
-    cfg["criterion"] = {"_name": "duration_cross_multichannel_cross_entropy", "sentence_avg": False,
-                        "main_and_cross_weights": "1,0", "include_edge_loss": True, "edge_loss_weight": 1.0,
-                        "general_loss_weight": 0.0, "duration_loss_weight": 1.0}
+    cfg["model"] = dict(
+        cfg["model"], tokens_per_sample="${task.tokens_per_sample}", duration_prediction="${task.duration_prediction}"
+    )
+    cfg["criterion"] = {
+        "_name": "duration_cross_multichannel_cross_entropy",
+        "sentence_avg": False,
+        "main_and_cross_weights": "1,0",
+        "include_edge_loss": True,
+        "edge_loss_weight": 1.0,
+        "general_loss_weight": 0.0,
+        "duration_loss_weight": 1.0,
+    }
     cfg["distributed_training"] = dict(cfg["distributed_training"], ddp_backend=backend.pytorch_ddp)
     cfg["optimizer"] = dict(cfg["optimizer"], lr=[0.0005])
     state = OrderedDict((k, v.half()) for k, v in original["model"].items())

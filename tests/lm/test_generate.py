@@ -303,7 +303,9 @@ def test_beam_search_and_sampling_run_past_the_model_with_a_window(hub, prompts)
         assert all(units.split()[:301] == long[ch].split() and len(units.split()) == 400 for ch, units in out.items())
 
 
-@pytest.mark.parametrize("window, message", [(1, ">= 2 positions"), (-3, ">= 2 positions"), (300, "exceeds the model's 256")])
+@pytest.mark.parametrize(
+    "window, message", [(1, ">= 2 positions"), (-3, ">= 2 positions"), (300, "exceeds the model's 256")]
+)
 def test_bad_context_windows_are_one_line_errors(hub, window, message):
     with pytest.raises(DgslmError, match=message):
         hub.sample({"unitA": "7", "unitB": "7"}, max_len_b=10, context_window=window)

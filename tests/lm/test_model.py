@@ -96,7 +96,7 @@ def _incremental_equals_full(model: SpeechDLMModel, tokens: torch.Tensor, chunks
         cache = model.make_cache(tokens.shape[0], tokens.shape[-1] + 3)
         pieces, start = [], 0
         for size in chunks:
-            pieces.append(model(tokens[..., start:start + size], cache=cache))
+            pieces.append(model(tokens[..., start : start + size], cache=cache))
             start += size
             assert cache.length == start
     logits = torch.cat([p.logits for p in pieces], dim=3)
@@ -116,8 +116,19 @@ def test_incremental_decoding_equals_full_forward(models, checkpoint):
 
 
 def _tiny(**overrides) -> SpeechDLMModel:
-    values = dict(vocab_size=40, embed_dim=16, input_dim=16, output_dim=16, ffn_dim=32, layers=3, cross_layers=2,
-                  attention_heads=2, dropout=0.0, attention_dropout=0.0, max_positions=64)
+    values = dict(
+        vocab_size=40,
+        embed_dim=16,
+        input_dim=16,
+        output_dim=16,
+        ffn_dim=32,
+        layers=3,
+        cross_layers=2,
+        attention_heads=2,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_positions=64,
+    )
     values.update(overrides)
     torch.manual_seed(0)
     return SpeechDLMModel(SpeechDLMConfig(**values)).eval()

@@ -89,8 +89,19 @@ def test_fp16_loss_scaling_runs(small_data, tmp_path):
 def test_weight_decay_is_decoupled_as_in_fairseq_adam(small_data, tmp_path):
     """fairseq's adam shrinks weights by lr * weight_decay beside the Adam step (AdamW); decay
     added to the gradient (torch's Adam) would be normalised away with it."""
-    run = trainer(str(small_data), *TINY, "--weight-decay", "0.5", "--warmup-init-lr", "0.003", "--max-update", "1",
-                  "--save-dir", str(tmp_path), "--no-save")
+    run = trainer(
+        str(small_data),
+        *TINY,
+        "--weight-decay",
+        "0.5",
+        "--warmup-init-lr",
+        "0.003",
+        "--max-update",
+        "1",
+        "--save-dir",
+        str(tmp_path),
+        "--no-save",
+    )
     before = {name: p.detach().clone() for name, p in run.model.named_parameters()}
     run.train()
     group = run.optimizer.param_groups[0]

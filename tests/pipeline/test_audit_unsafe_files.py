@@ -80,8 +80,17 @@ def test_cli_refuses_with_one_line_and_exit_1(tmp_path, marker, reference, capsy
     codes = tmp_path / "in.txt"
     codes.write_text("{'audio': 'a', 'unitA': '7 376', 'unitB': '7 499'}\n")
     data = reference / "speechdlm" / "checkpoint"
-    argv = ["sample", "--in-file", str(codes), "--out-file", str(tmp_path / "out.txt"), "--ckpt", str(evil),
-            "--data", str(data)]
+    argv = [
+        "sample",
+        "--in-file",
+        str(codes),
+        "--out-file",
+        str(tmp_path / "out.txt"),
+        "--ckpt",
+        str(evil),
+        "--data",
+        str(data),
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dgslm sample: error:") and "evil.pt" in err and "forbidden global" in err

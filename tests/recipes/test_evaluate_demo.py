@@ -49,7 +49,10 @@ def test_bootstrap_interval_brackets_the_error_and_widens_with_fewer_dialogues()
 
     doubled = reference.copy()
     doubled[:, 1:] *= 2
-    assert all(lo == pytest.approx(1) and hi == pytest.approx(1) for lo, hi in evaluate_demo.bootstrap_intervals(doubled, reference).values())
+    assert all(
+        lo == pytest.approx(1) and hi == pytest.approx(1)
+        for lo, hi in evaluate_demo.bootstrap_intervals(doubled, reference).values()
+    )
 
     other = corpus(200, 1.2)  # 20% more of everything, independent noise
     wide = evaluate_demo.bootstrap_intervals(other[:10], reference[:10])

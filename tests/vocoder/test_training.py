@@ -65,7 +65,13 @@ def corpus(tmp_path_factory):
         (a, units_a), (b, units_b) = speech_like(rng, 3.0), speech_like(rng, 3.0)
         n = min(len(units_a), len(units_b))
         write_wav(root / f"dialogue_{i}.wav", np.stack([a[: n * HOP], b[: n * HOP]], axis=1))
-        records.append({"audio": f"dialogue_{i}.wav", "unitA": " ".join(map(str, units_a[:n])), "unitB": " ".join(map(str, units_b[:n]))})
+        records.append(
+            {
+                "audio": f"dialogue_{i}.wav",
+                "unitA": " ".join(map(str, units_a[:n])),
+                "unitB": " ".join(map(str, units_b[:n])),
+            }
+        )
     write_code_file(root / "train.txt", records)
     (root / "tiny.json").write_text(json.dumps(TINY))
     return root
@@ -106,7 +112,9 @@ def test_cli_training_lowers_mel_l1_and_writes_original_layout(corpus, tmp_path)
     trained = UnitVocoder.from_pretrained(out / "g_00000040", out / "config.json")
     dataset = VocoderDataset(corpus / "train.txt", num_embeddings=8)
     torch.manual_seed(0)
-    untrained = VocoderTrainer(VocoderConfig.from_dict(cfg), TrainConfig(save_dir=str(tmp_path / "x")), dataset).generator
+    untrained = VocoderTrainer(
+        VocoderConfig.from_dict(cfg), TrainConfig(save_dir=str(tmp_path / "x")), dataset
+    ).generator
     before, after = evaluate_mel_l1(untrained, dataset), evaluate_mel_l1(trained.generator, dataset)
     assert after < 0.5 * before, (before, after)
 
@@ -128,7 +136,9 @@ def test_resume_after_kill_gives_the_same_generator(corpus, tmp_path):
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run_ok(command(tmp_path / "full"), env=env)
-    victim = subprocess.Popen(command(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(
+        command(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while not (tmp_path / "killed" / "checkpoint_last.pt").exists() and victim.poll() is None:
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)

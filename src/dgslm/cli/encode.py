@@ -17,39 +17,90 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", help="audio files, folders (searched recursively) or .tsv manifests")
-    parser.add_argument("--manifest-path", "--manifest_path", action="append", default=[], help="a wav2vec-style manifest (repeatable)")
-    parser.add_argument("-o", "--output", "--out_quantized_file_path", dest="output", required=True,
-                        help="code file to write ({'audio': name, 'unitA': ..., 'unitB': ...} per line)")
-    parser.add_argument("--hubert", "--acoustic_model_path", dest="hubert", help="HuBERT checkpoint (original fairseq .pt) or converted folder")
-    parser.add_argument("--km", "--kmeans_model_path", dest="km", required=True,
-                        help="k-means file: ours (.safetensors/.npy) or the original joblib pickle")
-    parser.add_argument("--feature-type", "--feature_type", dest="feature_type", default="hubert",
-                        choices=("hubert", "logmel", "mfcc"))
-    parser.add_argument("--layer", type=int, default=None,
-                        help="HuBERT layer (1-based) whose output is quantised (default: 12, or a converted folder's)")
+    parser.add_argument(
+        "--manifest-path", "--manifest_path", action="append", default=[], help="a wav2vec-style manifest (repeatable)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        "--out_quantized_file_path",
+        dest="output",
+        required=True,
+        help="code file to write ({'audio': name, 'unitA': ..., 'unitB': ...} per line)",
+    )
+    parser.add_argument(
+        "--hubert",
+        "--acoustic_model_path",
+        dest="hubert",
+        help="HuBERT checkpoint (original fairseq .pt) or converted folder",
+    )
+    parser.add_argument(
+        "--km",
+        "--kmeans_model_path",
+        dest="km",
+        required=True,
+        help="k-means file: ours (.safetensors/.npy) or the original joblib pickle",
+    )
+    parser.add_argument(
+        "--feature-type", "--feature_type", dest="feature_type", default="hubert", choices=("hubert", "logmel", "mfcc")
+    )
+    parser.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="HuBERT layer (1-based) whose output is quantised (default: 12, or a converted folder's)",
+    )
     parser.add_argument("--channels", default="unitA,unitB", help="code-file keys of channel 1 and 2")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--batch-size", type=int, default=2, help="channels per forward pass")
-    parser.add_argument("--autocast", default="none", choices=("none", "bf16", "fp16"),
-                        help="HuBERT in bf16/fp16 autocast (faster on GPUs; units may differ on near-ties)")
-    parser.add_argument("--streaming", type=float, default=None, metavar="SECONDS",
-                        help="HuBERT in windows of this many seconds with --left-context (bounded memory; "
-                             "features differ slightly from the original's 100 s passes)")
-    parser.add_argument("--left-context", type=float, default=1.0, metavar="SECONDS", help="context per --streaming window")
-    parser.add_argument("--min-silence-frames", type=int, default=None, metavar="N",
-                        help="silence runs shorter than N frames inside speech take the unit before them "
-                             "(default: a unit folder's setting, else 0 = off)")
-    parser.add_argument("--min-speech-frames", type=int, default=None, metavar="N",
-                        help="speech stretches shorter than N frames between silences become silence (default as above)")
+    parser.add_argument(
+        "--autocast",
+        default="none",
+        choices=("none", "bf16", "fp16"),
+        help="HuBERT in bf16/fp16 autocast (faster on GPUs; units may differ on near-ties)",
+    )
+    parser.add_argument(
+        "--streaming",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="HuBERT in windows of this many seconds with --left-context (bounded memory; "
+        "features differ slightly from the original's 100 s passes)",
+    )
+    parser.add_argument(
+        "--left-context", type=float, default=1.0, metavar="SECONDS", help="context per --streaming window"
+    )
+    parser.add_argument(
+        "--min-silence-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="silence runs shorter than N frames inside speech take the unit before them "
+        "(default: a unit folder's setting, else 0 = off)",
+    )
+    parser.add_argument(
+        "--min-speech-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="speech stretches shorter than N frames between silences become silence (default as above)",
+    )
     parser.add_argument("--shard-id", type=int, default=0)
     parser.add_argument("--num-shards", type=int, default=1, help="with N > 1 the outputs get a .<id>-of-<N> suffix")
-    parser.add_argument("--extension", default=",".join(AUDIO_EXTENSIONS),
-                        help="audio extensions searched in folders (comma-separated)")
-    parser.add_argument("--per-channel-dir", type=Path, default=None,
-                        help="also write <dir>/<output stem>.<channel> files ('name-channelK|units' lines) for `dgslm preprocess`")
+    parser.add_argument(
+        "--extension", default=",".join(AUDIO_EXTENSIONS), help="audio extensions searched in folders (comma-separated)"
+    )
+    parser.add_argument(
+        "--per-channel-dir",
+        type=Path,
+        default=None,
+        help="also write <dir>/<output stem>.<channel> files ('name-channelK|units' lines) for `dgslm preprocess`",
+    )
     parser.add_argument("--hide-fname", action="store_true", help="per-channel lines hold the units only")
     parser.add_argument("--format", default="python", choices=("python", "jsonl"), help="code file line format")
-    parser.add_argument("--allow-mono", action="store_true", help="encode a mono file as if both channels were that signal")
+    parser.add_argument(
+        "--allow-mono", action="store_true", help="encode a mono file as if both channels were that signal"
+    )
     parser.add_argument("--skip-bad", action="store_true", help="report unreadable/empty/mono files and go on")
 
 
@@ -79,14 +130,24 @@ def run(args: argparse.Namespace) -> int:
     output = shard_output(Path(args.output), args.shard_id, args.num_shards)
     try:
         autocast = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.autocast]
-        streaming = None if args.streaming is None else (max(1, round(args.streaming * 50)), max(0, round(args.left_context * 50)))
+        streaming = (
+            None
+            if args.streaming is None
+            else (max(1, round(args.streaming * 50)), max(0, round(args.left_context * 50)))
+        )
         encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, args.device, args.feature_type, autocast,
                                               streaming, args.min_silence_frames, args.min_speech_frames)  # fmt: skip
     except ValueError as err:
         raise DgslmError(str(err)) from None
-    opts = EncodeOptions(channels=channels, allow_mono=args.allow_mono, skip_bad=args.skip_bad,
-                         batch_size=args.batch_size, per_channel_dir=args.per_channel_dir,
-                         hide_fname=args.hide_fname, fmt=args.format)
+    opts = EncodeOptions(
+        channels=channels,
+        allow_mono=args.allow_mono,
+        skip_bad=args.skip_bad,
+        batch_size=args.batch_size,
+        per_channel_dir=args.per_channel_dir,
+        hide_fname=args.hide_fname,
+        fmt=args.format,
+    )
     summary = encode_files(encoder, items, output, opts)
     logger.info("%s -> %s", summary, output)
     for problem in summary.bad:

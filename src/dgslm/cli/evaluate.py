@@ -19,10 +19,16 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="stereo audio files, folders (searched recursively) or code files")
-    parser.add_argument("--vad", choices=VAD_METHODS, default="silero", help="voice activity detector (default: silero)")
-    parser.add_argument("--min-silence", type=float, default=0.2, help="silence (s) that separates two IPUs (default: 0.2)")
     parser.add_argument(
-        "--energy-threshold-db", type=float, default=EnergyVadConfig.threshold_db,
+        "--vad", choices=VAD_METHODS, default="silero", help="voice activity detector (default: silero)"
+    )
+    parser.add_argument(
+        "--min-silence", type=float, default=0.2, help="silence (s) that separates two IPUs (default: 0.2)"
+    )
+    parser.add_argument(
+        "--energy-threshold-db",
+        type=float,
+        default=EnergyVadConfig.threshold_db,
         help="energy VAD: speech threshold relative to the channel's 99th-percentile frame level (default: -30)",
     )
     parser.add_argument("--vocoder", help="unit HiFi-GAN checkpoint, to evaluate code files")
@@ -32,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
     parser.add_argument("--plot-dir", help="write PNG timelines and duration histograms here")
     parser.add_argument("--plot-seconds", type=float, default=60.0, help="seconds shown per timeline (default: 60)")
-    parser.add_argument("--max-timelines", type=int, default=10, help="timelines drawn, first dialogues first (default: 10)")
+    parser.add_argument(
+        "--max-timelines", type=int, default=10, help="timelines drawn, first dialogues first (default: 10)"
+    )
 
 
 def _load_vocoder(args: argparse.Namespace):

@@ -9,13 +9,20 @@ from dgslm.corpus.voices import ENGINES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (wav/, timing/, manifest.tsv, train/valid/test.tsv)")
+    parser.add_argument(
+        "--out", required=True, help="output folder (wav/, timing/, manifest.tsv, train/valid/test.tsv)"
+    )
     parser.add_argument("--hours", type=float, required=True, help="total hours of dialogue to synthesise")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same corpus bytes")
     parser.add_argument("--min-dialogue-seconds", type=float, default=30.0, help="shortest dialogue length")
     parser.add_argument("--max-dialogue-seconds", type=float, default=90.0, help="longest dialogue length")
-    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["espeak-ng"],
-                        help="speech synthesisers whose voices are used (flite: slower, more natural)")
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=ENGINES,
+        default=["espeak-ng"],
+        help="speech synthesisers whose voices are used (flite: slower, more natural)",
+    )
     parser.add_argument("--valid-fraction", type=float, default=0.05, help="share of dialogues in valid.tsv")
     parser.add_argument("--test-fraction", type=float, default=0.05, help="share of dialogues in test.tsv")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel synthesis processes")

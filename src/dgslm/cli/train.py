@@ -106,8 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--adam-eps", type=float, default=1e-8)
     o.add_argument("--weight-decay", "--wd", dest="weight_decay", type=float, default=0.0)
     o.add_argument("--clip-norm", type=float, default=0.0)
-    o.add_argument("--lr", type=first_float, default=5e-4,
-                   help="peak learning rate (default: the released recipe's; fairseq's own default is 0.25)")
+    o.add_argument(
+        "--lr",
+        type=first_float,
+        default=5e-4,
+        help="peak learning rate (default: the released recipe's; fairseq's own default is 0.25)",
+    )
     o.add_argument("--lr-scheduler", default="inverse_sqrt", choices=["inverse_sqrt"])
     o.add_argument("--warmup-updates", type=int, default=4000)
     o.add_argument("--warmup-init-lr", type=float, default=-1.0)

@@ -14,20 +14,36 @@ CONFIG_TRAIN_KEYS = ("batch_size", "learning_rate", "adam_b1", "adam_b2", "lr_de
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in-file", required=True, help="code file from `dgslm encode` ('audio' + one key per channel)")
-    parser.add_argument("--audio-root", default=None, help="folder the 'audio' paths are relative to (default: the code file's)")
-    parser.add_argument("--config", default=None, help="speech-resynthesis style config.json (default: full-size HuBERT config)")
+    parser.add_argument(
+        "--in-file", required=True, help="code file from `dgslm encode` ('audio' + one key per channel)"
+    )
+    parser.add_argument(
+        "--audio-root", default=None, help="folder the 'audio' paths are relative to (default: the code file's)"
+    )
+    parser.add_argument(
+        "--config", default=None, help="speech-resynthesis style config.json (default: full-size HuBERT config)"
+    )
     parser.add_argument("--checkpoint_path", "--save-dir", dest="save_dir", default="checkpoints", help="output folder")
-    parser.add_argument("--channels", default="unitA,unitB", help="comma-separated unit keys; key i pairs with audio channel i")
-    parser.add_argument("--channel-speakers", default=None, help="speaker id per channel, e.g. '0,4' (default: single speaker)")
+    parser.add_argument(
+        "--channels", default="unitA,unitB", help="comma-separated unit keys; key i pairs with audio channel i"
+    )
+    parser.add_argument(
+        "--channel-speakers", default=None, help="speaker id per channel, e.g. '0,4' (default: single speaker)"
+    )
     parser.add_argument("--training_steps", "--max-steps", dest="max_steps", type=int, default=500_000)
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: config batch_size, else 16)")
-    parser.add_argument("--segment-size", type=int, default=None, help="samples per training segment (default: config, else 8960)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="global batch (default: config batch_size, else 16)"
+    )
+    parser.add_argument(
+        "--segment-size", type=int, default=None, help="samples per training segment (default: config, else 8960)"
+    )
     parser.add_argument("--checkpoint_interval", "--save-interval", dest="save_interval", type=int, default=50_000)
     parser.add_argument("--keep-last", type=int, default=3, help="generator files to keep (-1: all)")
     parser.add_argument("--stdout_interval", "--log-interval", dest="log_interval", type=int, default=100)
     parser.add_argument("--summary_interval", "--summary-interval", dest="summary_interval", type=int, default=1000)
-    parser.add_argument("--disc-scale", type=float, default=1.0, help="discriminator width factor (e.g. 0.0625 for tests)")
+    parser.add_argument(
+        "--disc-scale", type=float, default=1.0, help="discriminator width factor (e.g. 0.0625 for tests)"
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
 
@@ -68,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     cfg.extra.update({k: getattr(train, k) for k in CONFIG_TRAIN_KEYS})  # config.json records what was used
     if train.segment_size % cfg.hop_size:
         raise DgslmError(f"segment size {train.segment_size} is not a multiple of the {cfg.hop_size} samples per unit")
-    dataset = VocoderDataset(args.in_file, args.audio_root, channels, speakers, cfg.hop_size, cfg.sampling_rate, cfg.num_embeddings)
+    dataset = VocoderDataset(
+        args.in_file, args.audio_root, channels, speakers, cfg.hop_size, cfg.sampling_rate, cfg.num_embeddings
+    )
     logger.info("%d training items (%d channels), save dir %s", len(dataset), len(channels), train.save_dir)
     try:
         VocoderTrainer(cfg, train, dataset).fit()

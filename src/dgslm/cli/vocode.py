@@ -11,18 +11,26 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in-file", required=True, help="code file: one {'audio': ..., 'unitA': ..., 'unitB': ...} per line")
-    parser.add_argument("--vocoder", required=True, help="unit HiFi-GAN checkpoint ({'generator': state_dict}) or converted folder")
+    parser.add_argument(
+        "--in-file", required=True, help="code file: one {'audio': ..., 'unitA': ..., 'unitB': ...} per line"
+    )
+    parser.add_argument(
+        "--vocoder", required=True, help="unit HiFi-GAN checkpoint ({'generator': state_dict}) or converted folder"
+    )
     parser.add_argument("--vocoder-cfg", help="its config.json (default: a converted folder's own)")
     parser.add_argument("--results-path", default=".", help="output folder (default: the current folder)")
     parser.add_argument("--channels", default="unitA,unitB", help="comma-separated channel keys (default: unitA,unitB)")
-    parser.add_argument("--sample-rate", type=int, default=16_000, help="output rate; resampled from 16 kHz if different")
+    parser.add_argument(
+        "--sample-rate", type=int, default=16_000, help="output rate; resampled from 16 kHz if different"
+    )
     parser.add_argument("--channel1-spk", type=int, default=0, help="speaker id of the first channel (default 0)")
     parser.add_argument("--channel2-spk", type=int, default=4, help="speaker id of the second channel (default 4)")
     parser.add_argument("--mix", action="store_true", help="write the mono mean of the channels")
     parser.add_argument("--dur-prediction", action="store_true", help="predict unit durations (for deduplicated units)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute precision (autocast)")
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute precision (autocast)"
+    )
     parser.add_argument("--cpu", action="store_true", help="same as --device cpu (the original's flag)")
 
 

@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -104,7 +104,9 @@ def plan_dialogue(
             utterances.append(Utterance(speaker, start, end, text, "turn"))
             free[speaker] = end
             if end - start >= samples(cfg.backchannel_min_utterance) and rng.random() < cfg.backchannel_prob:
-                bc_start = max(start + int(rng.uniform(0.3, 0.9) * (end - start)), free[listener] + samples(cfg.min_silence))
+                bc_start = max(
+                    start + int(rng.uniform(0.3, 0.9) * (end - start)), free[listener] + samples(cfg.min_silence)
+                )
                 bc_text = backchannel(rng)
                 bc_end = bc_start + speak(listener, bc_text)
                 utterances.append(Utterance(listener, bc_start, bc_end, bc_text, "backchannel"))
@@ -123,7 +125,8 @@ def timeline_events(
     ``dgslm.evaluation.turn_taking.find_events`` (so they are the ground truth of ``dgslm evaluate``):
     IPUs and pauses carry their channel; gaps and overlaps are ``{start, end}``."""
     speech = tuple(
-        np.array([(u.start, u.end) for u in utterances if u.channel == c], dtype=np.int64).reshape(-1, 2) for c in (0, 1)
+        np.array([(u.start, u.end) for u in utterances if u.channel == c], dtype=np.int64).reshape(-1, 2)
+        for c in (0, 1)
     )
     events = find_events(speech, total, sample_rate, ipu_silence)
 

@@ -100,7 +100,13 @@ def timing_record(name: str, utterances: list[Utterance], total: int, voices: li
         "duration": total / SAMPLE_RATE,
         "voices": [v.label for v in voices],
         "utterances": [
-            {"channel": u.channel, "start": u.start / SAMPLE_RATE, "end": u.end / SAMPLE_RATE, "text": u.text, "kind": u.kind}
+            {
+                "channel": u.channel,
+                "start": u.start / SAMPLE_RATE,
+                "end": u.end / SAMPLE_RATE,
+                "text": u.text,
+                "kind": u.kind,
+            }
             for u in utterances
         ],
         **timeline_events(utterances, total),
@@ -166,10 +172,19 @@ def synth_corpus(out: str | Path, cfg: CorpusConfig, workers: int = 1) -> dict:
     with atomic_write(out / "corpus.json") as handle:
         json.dump({"config": asdict(cfg), "dialogues": len(jobs), "hours": audio_seconds / 3600}, handle, indent=1)
         handle.write("\n")
-    summary = {"dialogues": len(jobs), "hours": audio_seconds / 3600, "wall_seconds": elapsed,
-               "real_time_factor": audio_seconds / max(elapsed, 1e-9),
-               "real_time_factor_per_cpu": audio_seconds / max(cpu_seconds, 1e-9)}
-    logger.info("wrote %d dialogues, %.3f h of audio in %.1f s: %.0fx faster than real time (%.0fx per CPU second)",
-                summary["dialogues"], summary["hours"], elapsed, summary["real_time_factor"],
-                summary["real_time_factor_per_cpu"])
+    summary = {
+        "dialogues": len(jobs),
+        "hours": audio_seconds / 3600,
+        "wall_seconds": elapsed,
+        "real_time_factor": audio_seconds / max(elapsed, 1e-9),
+        "real_time_factor_per_cpu": audio_seconds / max(cpu_seconds, 1e-9),
+    }
+    logger.info(
+        "wrote %d dialogues, %.3f h of audio in %.1f s: %.0fx faster than real time (%.0fx per CPU second)",
+        summary["dialogues"],
+        summary["hours"],
+        elapsed,
+        summary["real_time_factor"],
+        summary["real_time_factor_per_cpu"],
+    )
     return summary

@@ -132,10 +132,17 @@ def _flite(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     fd, tmp = tempfile.mkstemp(suffix=".wav")
     os.close(fd)
     command = [
-        "flite", "-voice", voice.name,
-        "--setf", f"int_f0_target_mean={voice.pitch:g}",
-        "--setf", f"duration_stretch={voice.speed:g}",
-        "-t", text, "-o", tmp,
+        "flite",
+        "-voice",
+        voice.name,
+        "--setf",
+        f"int_f0_target_mean={voice.pitch:g}",
+        "--setf",
+        f"duration_stretch={voice.speed:g}",
+        "-t",
+        text,
+        "-o",
+        tmp,
     ]
     try:
         subprocess.run(command, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -51,8 +51,10 @@ class EncodeSummary:
 
     def __str__(self) -> str:
         speed = f", {self.audio_seconds / self.seconds:.1f}x real time" if self.seconds and self.audio_seconds else ""
-        return (f"encoded {self.encoded} files ({self.audio_seconds:.1f} s of audio in {self.seconds:.1f} s{speed}), "
-                f"{self.resumed} already done, {len(self.bad)} bad")
+        return (
+            f"encoded {self.encoded} files ({self.audio_seconds:.1f} s of audio in {self.seconds:.1f} s{speed}), "
+            f"{self.resumed} already done, {len(self.bad)} bad"
+        )
 
 
 def journal_path(output: Path) -> Path:
@@ -110,8 +112,9 @@ def write_outputs(output: Path, records: Sequence[dict[str, str]], opts: EncodeO
                 handle.write(r[channel] + "\n" if opts.hide_fname else f"{r['audio']}-channel{k}|{r[channel]}\n")
 
 
-def encode_files(encoder: UnitEncoder, items: Sequence[AudioItem], output: str | os.PathLike,
-                 opts: EncodeOptions = EncodeOptions()) -> EncodeSummary:
+def encode_files(
+    encoder: UnitEncoder, items: Sequence[AudioItem], output: str | os.PathLike, opts: EncodeOptions = EncodeOptions()
+) -> EncodeSummary:
     """Encode ``items`` into the code file ``output``; resumes from the journal if present."""
     output = Path(output)
     journal = journal_path(output)

@@ -36,8 +36,14 @@ class FeatureReader(Protocol):
 class HubertFeatures:
     """Layer-``layer`` HuBERT features, chunked at 1.6M samples as the original reader."""
 
-    def __init__(self, model: Hubert, layer: int = DEFAULT_LAYER, max_chunk: int = MAX_CHUNK,
-                 autocast_dtype: torch.dtype | None = None, streaming: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        model: Hubert,
+        layer: int = DEFAULT_LAYER,
+        max_chunk: int = MAX_CHUNK,
+        autocast_dtype: torch.dtype | None = None,
+        streaming: tuple[int, int] | None = None,
+    ):
         model.check_layer(layer)
         self.model, self.layer, self.max_chunk = model, layer, max_chunk
         self.autocast_dtype = autocast_dtype  # bf16/fp16 autocast: faster, units may differ on near-ties
@@ -100,7 +106,9 @@ def deltas(x: Tensor, width: int = 2) -> Tensor:
     """Regression deltas over time of [B, T, D] (5-frame window, replicated edges)."""
     padded = F.pad(x.transpose(1, 2), (width, width), mode="replicate").transpose(1, 2)
     T = x.shape[1]
-    num = sum(n * (padded[:, width + n : width + n + T] - padded[:, width - n : width - n + T]) for n in range(1, width + 1))
+    num = sum(
+        n * (padded[:, width + n : width + n + T] - padded[:, width - n : width - n + T]) for n in range(1, width + 1)
+    )
     return num / (2 * sum(n * n for n in range(1, width + 1)))
 
 
@@ -114,7 +122,9 @@ class MfccFeatures:
         self.dim = 3 * n_mfcc
         self.logmel = LogMelFeatures(n_mels, floor_db)
         k = torch.arange(n_mels, dtype=torch.float64)
-        dct = torch.cos(math.pi / n_mels * (k[:, None] + 0.5) * torch.arange(n_mfcc, dtype=torch.float64)) * math.sqrt(2 / n_mels)
+        dct = torch.cos(math.pi / n_mels * (k[:, None] + 0.5) * torch.arange(n_mfcc, dtype=torch.float64)) * math.sqrt(
+            2 / n_mels
+        )
         dct[:, 0] /= math.sqrt(2)
         lift = 1 + lifter / 2 * torch.sin(math.pi * torch.arange(n_mfcc, dtype=torch.float64) / lifter)
         self.dct = (dct * lift).float()

@@ -89,7 +89,10 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, D = x.shape
-        q, k, v = (p(x).view(B, T, self.heads, D // self.heads).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            p(x).view(B, T, self.heads, D // self.heads).transpose(1, 2)
+            for p in (self.q_proj, self.k_proj, self.v_proj)
+        )
         y = F.scaled_dot_product_attention(q, k, v)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, D))
 
@@ -209,8 +212,9 @@ class Hubert(nn.Module):
         return feats[0] if squeeze else feats
 
     @torch.inference_mode()
-    def extract_streaming(self, wave: Tensor, layer: int | None = None, chunk_frames: int = 250,
-                          context_frames: int = 50) -> Tensor:
+    def extract_streaming(
+        self, wave: Tensor, layer: int | None = None, chunk_frames: int = 250, context_frames: int = 50
+    ) -> Tensor:
         """Streaming variant: windows of ``chunk_frames`` new frames, each computed with
         ``context_frames`` frames of left context (discarded), on the frame grid of one
         whole-file pass (T = (N - 400) // 320 + 1, no drift). Memory and latency are bounded,

@@ -136,8 +136,13 @@ def load_hubert(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         model.load_state_dict(convert_state_dict(state["model"]), strict=True)
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise DgslmError(f"not a HuBERT checkpoint this loader understands: {str(err).splitlines()[0]}", path) from None
-    logger.info("loaded HuBERT %s: %d layers, width %d, %s", path, cfg.layers, cfg.embed_dim,
-                "pre-norm" if cfg.layer_norm_first else "post-norm")
+    logger.info(
+        "loaded HuBERT %s: %d layers, width %d, %s",
+        path,
+        cfg.layers,
+        cfg.embed_dim,
+        "pre-norm" if cfg.layer_norm_first else "post-norm",
+    )
     return model.to(device).eval()
 
 

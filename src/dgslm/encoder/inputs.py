@@ -73,8 +73,11 @@ def find_audio(inputs: Sequence[str | os.PathLike], extensions: Sequence[str] = 
     seen: dict[str, AudioItem] = {}
     for item in items:
         if item.name in seen:
-            raise DgslmError(f"two inputs are named {item.name!r} ({seen[item.name].path} and {item.path}); "
-                             "names label the output lines and must be unique", item.path)
+            raise DgslmError(
+                f"two inputs are named {item.name!r} ({seen[item.name].path} and {item.path}); "
+                "names label the output lines and must be unique",
+                item.path,
+            )
         seen[item.name] = item
     return items
 

@@ -71,8 +71,11 @@ def load_kmeans_pickle(path: str | os.PathLike) -> np.ndarray:
     building the estimator or running code from the file."""
     from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 
-    logger.warning("%s is a pickle: pickles can run code; reading it with a restricted unpickler "
-                   "(convert it once with `dgslm kmeans --convert`)", path)
+    logger.warning(
+        "%s is a pickle: pickles can run code; reading it with a restricted unpickler "
+        "(convert it once with `dgslm kmeans --convert`)",
+        path,
+    )
     try:
         with open(path, "rb") as raw, _validate_fileobject_and_memmap(raw, str(path), None) as (fobj, _):
             obj = _restricted_unpickler()(str(path), fobj, ensure_native_byte_order=True).load()
@@ -127,8 +130,17 @@ def save_sklearn_pickle(path: str | os.PathLike, centers: np.ndarray) -> Path:
     from sklearn.cluster import MiniBatchKMeans
 
     centers = np.ascontiguousarray(centers, dtype=np.float32)
-    km = MiniBatchKMeans(n_clusters=len(centers), init="k-means++", max_iter=100, batch_size=10000, tol=0.0,
-                         max_no_improvement=100, n_init=20, reassignment_ratio=0.0, compute_labels=False)
+    km = MiniBatchKMeans(
+        n_clusters=len(centers),
+        init="k-means++",
+        max_iter=100,
+        batch_size=10000,
+        tol=0.0,
+        max_no_improvement=100,
+        n_init=20,
+        reassignment_ratio=0.0,
+        compute_labels=False,
+    )
     km.cluster_centers_ = centers
     km.n_features_in_ = centers.shape[1]
     km._n_threads = 1
@@ -153,7 +165,7 @@ class KMeansQuantizer(nn.Module):
         self.register_buffer("center_norms", centers.pow(2).sum(1, keepdim=True).T)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "KMeansQuantizer":
+    def from_file(cls, path: str | os.PathLike) -> KMeansQuantizer:
         return cls(load_centers(path))
 
     @property
@@ -174,4 +186,6 @@ class KMeansQuantizer(nn.Module):
             (x.pow(2).sum(1, keepdim=True) - 2 * (x @ self.centers_t) + self.center_norms).argmin(dim=1)
             for x in flat.split(batch_size)
         ]
-        return torch.cat(units).reshape(feats.shape[:-1]) if units else flat.new_zeros(feats.shape[:-1], dtype=torch.long)
+        return (
+            torch.cat(units).reshape(feats.shape[:-1]) if units else flat.new_zeros(feats.shape[:-1], dtype=torch.long)
+        )

@@ -86,16 +86,31 @@ def fit_kmeans(feats: np.ndarray, cfg: KMeansFitConfig) -> np.ndarray:
     if backend == "faiss":
         import faiss
 
-        km = faiss.Kmeans(feats.shape[1], cfg.n_clusters, niter=cfg.max_iter, nredo=cfg.n_init, seed=cfg.seed,
-                          max_points_per_centroid=max(256, math.ceil(len(feats) / cfg.n_clusters)))
+        km = faiss.Kmeans(
+            feats.shape[1],
+            cfg.n_clusters,
+            niter=cfg.max_iter,
+            nredo=cfg.n_init,
+            seed=cfg.seed,
+            max_points_per_centroid=max(256, math.ceil(len(feats) / cfg.n_clusters)),
+        )
         km.train(feats)
         return np.asarray(km.centroids, dtype=np.float32)
     if backend == "sklearn":
         from sklearn.cluster import MiniBatchKMeans
 
-        km = MiniBatchKMeans(n_clusters=cfg.n_clusters, init="k-means++", max_iter=cfg.max_iter,
-                             batch_size=cfg.batch_size, tol=0.0, max_no_improvement=100, n_init=cfg.n_init,
-                             reassignment_ratio=0.0, compute_labels=False, random_state=cfg.seed)
+        km = MiniBatchKMeans(
+            n_clusters=cfg.n_clusters,
+            init="k-means++",
+            max_iter=cfg.max_iter,
+            batch_size=cfg.batch_size,
+            tol=0.0,
+            max_no_improvement=100,
+            n_init=cfg.n_init,
+            reassignment_ratio=0.0,
+            compute_labels=False,
+            random_state=cfg.seed,
+        )
         km.fit(feats)
         return np.asarray(km.cluster_centers_, dtype=np.float32)
     raise DgslmError(f"unknown k-means backend {backend!r}; choose from {', '.join(BACKENDS)}")

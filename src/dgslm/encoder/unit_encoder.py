@@ -61,7 +61,7 @@ class UnitEncoder:
         streaming: tuple[int, int] | None = None,
         min_silence: int | None = None,
         min_speech: int | None = None,
-    ) -> "UnitEncoder":
+    ) -> UnitEncoder:
         """HuBERT checkpoint (original fairseq ``.pt`` or our converted folder) + k-means file
         (ours or the original pickle), or a feature-only unit folder (log-mel/MFCC, see
         :func:`dgslm.model_folder.features_folder_type`). ``layer`` defaults to a converted folder's k-means layer,
@@ -86,7 +86,9 @@ class UnitEncoder:
         if layer is None:
             folder = feature_type == "hubert" and hubert_path is not None and os.path.isdir(hubert_path)
             layer = hubert_folder_config(hubert_path)[1] if folder else DEFAULT_LAYER
-        reader = build_feature_reader(feature_type, hubert_path, layer, device, autocast_dtype, streaming, float(floor_db))
+        reader = build_feature_reader(
+            feature_type, hubert_path, layer, device, autocast_dtype, streaming, float(floor_db)
+        )
         return cls(reader, KMeansQuantizer.from_file(km_path), device, min_silence, min_speech)
 
     def units(self, wave: Tensor, batch_size: int = 2) -> Tensor:

@@ -73,4 +73,9 @@ def iter_dialogues(
             if len(channels) != 2:
                 raise DgslmError(f"expected 2 unit channels, got {len(channels)}", path, line)
             wave = vocoder.stereo(channels, speaker_ids, path=path, line=line).numpy()
-            yield f"{name}__{Path(record['audio']).stem if 'audio' in record else line}", wave, vocoder.sample_rate, path
+            yield (
+                f"{name}__{Path(record['audio']).stem if 'audio' in record else line}",
+                wave,
+                vocoder.sample_rate,
+                path,
+            )

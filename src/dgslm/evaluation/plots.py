@@ -51,7 +51,15 @@ def plot_timeline(events: DialogueEvents, path: str | os.PathLike, max_seconds: 
     for c, label in enumerate(("IPU A", "IPU B")):
         _bars(ax, events.ipus[c], sr, rows[c], 1.0, COLORS["ipu"][c], label)
     for c in (0, 1):
-        _bars(ax, events.pauses[events.pause_speakers == c], sr, rows[c] + 0.3, 0.4, COLORS["pause"], "_" if c else "pause")
+        _bars(
+            ax,
+            events.pauses[events.pause_speakers == c],
+            sr,
+            rows[c] + 0.3,
+            0.4,
+            COLORS["pause"],
+            "_" if c else "pause",
+        )
     _bars(ax, events.gaps, sr, 1.1, 0.8, COLORS["gap"], "gap")
     _bars(ax, events.overlaps, sr, 0.0, 3.0, COLORS["overlap"], "overlap", alpha=0.35)
     end = events.seconds if max_seconds is None else min(events.seconds, max_seconds)
@@ -59,7 +67,9 @@ def plot_timeline(events: DialogueEvents, path: str | os.PathLike, max_seconds: 
     ax.set_ylim(-0.2, 3.2)
     ax.set_yticks([0.5, 1.5, 2.5], ["channel B", "gaps", "channel A"])
     ax.set_xlabel("time (s)")
-    ax.set_title(f"{events.name} ({events.seconds:.1f} s{'' if end >= events.seconds else f', first {end:.0f} s shown'})")
+    ax.set_title(
+        f"{events.name} ({events.seconds:.1f} s{'' if end >= events.seconds else f', first {end:.0f} s shown'})"
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5, frameon=False)
     fig.tight_layout()

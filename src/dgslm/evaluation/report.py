@@ -54,11 +54,16 @@ def format_table(stats: TurnTakingStats, reference: TurnTakingStats | None = Non
             row += [_fmt(c["wasserstein_seconds"], 3), _fmt(c["ks_statistic"], 3)]
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    lines = [
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in [header, *rows]
+    ]
     lines.insert(1, "-" * len(lines[0]))
     speech = " / ".join(f"{r:.1%}" for r in stats.speech_ratio)
     lines.append(f"{stats.dialogues} dialogue(s), {stats.minutes:.2f} min; speech ratio A / B: {speech}")
     if reference is not None:
         speech = " / ".join(f"{r:.1%}" for r in reference.speech_ratio)
-        lines.append(f"reference: {reference.dialogues} dialogue(s), {reference.minutes:.2f} min; speech ratio A / B: {speech}")
+        lines.append(
+            f"reference: {reference.dialogues} dialogue(s), {reference.minutes:.2f} min; speech ratio A / B: {speech}"
+        )
     return "\n".join(lines)

@@ -129,7 +129,9 @@ class TurnTakingStats:
     def from_events(cls, events: list[DialogueEvents]) -> TurnTakingStats:
         seconds = sum(e.seconds for e in events)
         durations = {k: np.concatenate([e.durations(k) for e in events] or [np.zeros(0)]) for k in EVENTS}
-        speech = [sum(int(np.sum(e.speech[c][:, 1] - e.speech[c][:, 0])) / e.sample_rate for e in events) for c in (0, 1)]
+        speech = [
+            sum(int(np.sum(e.speech[c][:, 1] - e.speech[c][:, 0])) / e.sample_rate for e in events) for c in (0, 1)
+        ]
         return cls(
             dialogues=len(events),
             minutes=seconds / 60,

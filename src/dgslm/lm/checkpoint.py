@@ -12,9 +12,10 @@ import json
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor

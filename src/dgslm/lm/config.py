@@ -7,8 +7,9 @@ cross-channel, 512 wide, 8 heads, tied output, edge-unit + delayed-duration pred
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass
@@ -80,7 +81,7 @@ class SpeechDLMConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "SpeechDLMConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> SpeechDLMConfig:
         """Build from ``to_dict()`` output; unknown keys raise ``TypeError``."""
         values = dict(values)
         for key in ("channels", "main_and_cross_weights"):
@@ -91,7 +92,7 @@ class SpeechDLMConfig:
     # ---- the original's cfg -------------------------------------------------------------
 
     @classmethod
-    def from_fairseq_cfg(cls, cfg: Mapping[str, Any], vocab_size: int | None = None) -> "SpeechDLMConfig":
+    def from_fairseq_cfg(cls, cfg: Mapping[str, Any], vocab_size: int | None = None) -> SpeechDLMConfig:
         """Read the original checkpoint cfg: a dict with ``model``/``task``/``criterion``
         sections, or a flat legacy ``args`` dict. Booleans may be strings ("True"/"False");
         ``decoder_normalize_before`` is ignored (the model is always pre-norm)."""

@@ -92,7 +92,7 @@ class TaskConfig:
     max_target_durations: int | None = 256
 
     @classmethod
-    def from_fairseq_cfg(cls, task: dict) -> "TaskConfig":
+    def from_fairseq_cfg(cls, task: dict) -> TaskConfig:
         """Read the ``task`` section of an original checkpoint's cfg (booleans as strings)."""
         on = lambda key, default: str(task.get(key, default)).lower() == "true"  # noqa: E731
         targets = target_list(
@@ -164,7 +164,7 @@ class SpeechDLMDataset(torch.utils.data.Dataset):
         self.sizes = (self.blocks[:, 1] - self.blocks[:, 0]).astype(np.int64)
 
     @classmethod
-    def load(cls, data: str | Path, split: str, cfg: TaskConfig, pad: int = 1, eos: int = 2) -> "SpeechDLMDataset":
+    def load(cls, data: str | Path, split: str, cfg: TaskConfig, pad: int = 1, eos: int = 2) -> SpeechDLMDataset:
         streams = {}
         for channel in cfg.channels:
             prefix = Path(data) / f"{split}.{channel}"

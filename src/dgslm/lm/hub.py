@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -47,7 +48,7 @@ class SpeechDLM:
         model_name_or_path: str | os.PathLike,
         checkpoint_file: str = "checkpoint_best.pt",
         data_name_or_path: str | os.PathLike = ".",
-    ) -> "SpeechDLM":
+    ) -> SpeechDLM:
         """Load ``model_name_or_path/checkpoint_file`` (an original ``.pt``) with the
         ``dict.<channel>.txt`` files of ``data_name_or_path`` (relative to the model folder when
         it starts with "."), or one of our folders (``model.safetensors`` + ``config.json``)."""
@@ -73,23 +74,23 @@ class SpeechDLM:
     def device(self) -> torch.device:
         return self.model.embed_tokens.weight.device
 
-    def eval(self) -> "SpeechDLM":
+    def eval(self) -> SpeechDLM:
         self.model.eval()
         return self
 
-    def train(self, mode: bool = True) -> "SpeechDLM":
+    def train(self, mode: bool = True) -> SpeechDLM:
         self.model.train(mode)
         return self
 
-    def to(self, *args: Any, **kwargs: Any) -> "SpeechDLM":
+    def to(self, *args: Any, **kwargs: Any) -> SpeechDLM:
         self.model.to(*args, **kwargs)
         return self
 
-    def cuda(self, device: int | None = None) -> "SpeechDLM":
+    def cuda(self, device: int | None = None) -> SpeechDLM:
         self.model.cuda(device)
         return self
 
-    def cpu(self) -> "SpeechDLM":
+    def cpu(self) -> SpeechDLM:
         self.model.cpu()
         return self
 

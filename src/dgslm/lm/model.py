@@ -24,7 +24,6 @@ from torch.utils.checkpoint import checkpoint
 
 from dgslm.lm.config import SpeechDLMConfig
 
-
 _DECODING_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
@@ -57,9 +56,7 @@ class KVCache:
         self.length = 0
         kw = dict(device=device, dtype=dtype)
         self.self_kv = torch.zeros(cfg.layers, 2, rows, heads, max_length, head_dim, **kw)
-        self.cross_kv = torch.zeros(
-            cfg.num_cross_layers, 2, rows, heads, max_length * (channels - 1), head_dim, **kw
-        )
+        self.cross_kv = torch.zeros(cfg.num_cross_layers, 2, rows, heads, max_length * (channels - 1), head_dim, **kw)
         self._split_layers()
 
     def _split_layers(self) -> None:
@@ -241,9 +238,7 @@ class SpeechDLMModel(nn.Module):
             Linear(cfg.embed_dim, cfg.output_dim, bias=False) if cfg.output_dim != cfg.embed_dim else None
         )
         heads = cfg.prediction_heads
-        self.output_projection = nn.ModuleList(
-            Linear(cfg.output_dim, cfg.vocab_size, bias=False) for _ in range(heads)
-        )
+        self.output_projection = nn.ModuleList(Linear(cfg.output_dim, cfg.vocab_size, bias=False) for _ in range(heads))
         self.output_duration_prediction = (
             nn.ModuleList(Linear(cfg.output_dim, 1) for _ in range(heads)) if cfg.duration_prediction else None
         )
@@ -287,7 +282,7 @@ class SpeechDLMModel(nn.Module):
             grown = sinusoidal_positions(first + length, self.cfg.embed_dim, pad)
             self.sinusoids = table = grown.to(table.device, table.dtype)
         if not has_pad:
-            return table[first:first + length]
+            return table[first : first + length]
         mask = tokens.ne(pad)
         ids = torch.cumsum(mask, dim=-1) * mask + pad
         return F.embedding(ids, table)

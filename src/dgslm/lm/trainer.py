@@ -23,9 +23,9 @@ import random
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -164,7 +164,9 @@ class Trainer:
                 order = order[~too_long]
         if not len(order):
             raise DgslmError("no training blocks", self.cfg.data)
-        return batch_by_size(order, sizes, self.cfg.max_tokens, self.cfg.batch_size, self.cfg.required_batch_size_multiple)
+        return batch_by_size(
+            order, sizes, self.cfg.max_tokens, self.cfg.batch_size, self.cfg.required_batch_size_multiple
+        )
 
     def _epoch_groups(self) -> list[list[tuple[list[int], bool]]]:
         """This rank's updates of the current epoch: lists of (block ids, is_dummy)."""
@@ -186,7 +188,9 @@ class Trainer:
             last = i == len(batches) - 1
             sync = contextlib.nullcontext() if last or self.ddp is self.model else self.ddp.no_sync()
             with sync:
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                with torch.autocast(
+                    self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+                ):
                     output = self.ddp(batch["src_tokens"])
                 loss, sample_size, logs = self.criterion(output, batch)
                 if dummy:  # a padding batch of an uneven shard: runs for DDP, counts nothing

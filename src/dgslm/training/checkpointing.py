@@ -39,7 +39,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``rng_state`` returned."""
     random.setstate(_to_tuples(state["python"]))
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():  # one state per GPU of the saving run
         for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from tqdm import tqdm

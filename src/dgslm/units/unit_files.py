@@ -101,7 +101,4 @@ def iter_parallel_lines(paths: Sequence[str | os.PathLike]) -> Iterator[tuple[in
 
 def check_parallel(paths: Sequence[str | os.PathLike]) -> int:
     """Check that parallel channel files agree line by line; return the number of lines."""
-    line_no = 0
-    for line_no, _ in iter_parallel_lines(paths):
-        pass
-    return line_no
+    return sum(1 for _ in iter_parallel_lines(paths))

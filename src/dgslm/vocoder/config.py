@@ -56,7 +56,7 @@ class VocoderConfig:
         return math.prod(self.upsample_rates)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], path: str | os.PathLike | None = None) -> "VocoderConfig":
+    def from_dict(cls, raw: dict[str, Any], path: str | os.PathLike | None = None) -> VocoderConfig:
         if raw.get("f0"):
             raise DgslmError("F0-conditioned vocoders are not supported (config has f0 true)", path)
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -81,7 +81,7 @@ class VocoderConfig:
         return cfg
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "VocoderConfig":
+    def load(cls, path: str | os.PathLike) -> VocoderConfig:
         """Read a ``config.json`` (DgslmError naming the file if it is not a JSON object)."""
         return cls.from_dict(read_config(path), path)
 

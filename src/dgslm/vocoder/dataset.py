@@ -64,7 +64,9 @@ class VocoderDataset:
                 except ValueError:
                     raise DgslmError(f"channel {channel!r} has non-integer units", code_file, line) from None
                 if code.numel() == 0 or code.min() < 0 or (num_embeddings is not None and code.max() >= num_embeddings):
-                    raise DgslmError(f"channel {channel!r}: units must be in [0, {num_embeddings}) and non-empty", code_file, line)
+                    raise DgslmError(
+                        f"channel {channel!r}: units must be in [0, {num_embeddings}) and non-empty", code_file, line
+                    )
                 wave = audio[:, c]
                 peak = float(np.abs(wave).max())
                 wave = wave / peak * 0.95 if peak > 0 else wave

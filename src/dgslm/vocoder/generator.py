@@ -20,7 +20,8 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilations: list[int]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2) for d in dilations
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2)
+            for d in dilations
         )
         self.convs2 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
@@ -99,18 +100,20 @@ class UnitGenerator(nn.Module):
             convs += [*block.convs1, *block.convs2]
         return convs
 
-    def apply_weight_norm(self) -> "UnitGenerator":
+    def apply_weight_norm(self) -> UnitGenerator:
         for conv in self.weight_norm_convs():
             weight_norm(conv)
         return self
 
-    def remove_weight_norm(self) -> "UnitGenerator":
+    def remove_weight_norm(self) -> UnitGenerator:
         for conv in self.weight_norm_convs():
             if parametrize.is_parametrized(conv, "weight"):
                 parametrize.remove_parametrizations(conv, "weight")
         return self
 
-    def conditioning(self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False) -> torch.Tensor:
+    def conditioning(
+        self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False
+    ) -> torch.Tensor:
         """``code`` [B, U] -> conditioning frames [B, model_in_dim, U'] (U' = U unless durations
         are predicted, which needs B = 1). ``speaker``: [B] ids, or [B, embedder_dim] vectors."""
         x = self.dict(code).transpose(1, 2)
@@ -136,6 +139,8 @@ class UnitGenerator(nn.Module):
             x = sum(block(x) for block in blocks) / n_kernels
         return torch.tanh(self.conv_post(F.leaky_relu(x)))
 
-    def forward(self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False) -> torch.Tensor:
+    def forward(
+        self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False
+    ) -> torch.Tensor:
         """``code`` [B, U] unit ids -> waveform [B, N]."""
         return self.decode(self.conditioning(code, speaker, dur_prediction)).squeeze(1)

@@ -20,7 +20,9 @@ def generator_adversarial_loss(fake: Scores) -> torch.Tensor:
 
 def feature_matching_loss(real: FeatureMaps, fake: FeatureMaps) -> torch.Tensor:
     """2 × Σ over every feature map of mean |f(y) - f(ŷ)| (real maps are targets)."""
-    return 2 * sum(torch.mean(torch.abs(r.detach() - g)) for maps_r, maps_g in zip(real, fake) for r, g in zip(maps_r, maps_g))
+    return 2 * sum(
+        torch.mean(torch.abs(r.detach() - g)) for maps_r, maps_g in zip(real, fake) for r, g in zip(maps_r, maps_g)
+    )
 
 
 def run_lengths(code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     """[n_mels, n_fft // 2 + 1] triangular filters with Slaney area normalisation (librosa's
     ``filters.mel`` defaults), in float64 for accuracy then cast to float32."""
     fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    mel_pts = torch.linspace(*_hz_to_mel(torch.tensor([fmin, fmax], dtype=torch.float64)).tolist(), n_mels + 2, dtype=torch.float64)
+    mel_pts = torch.linspace(
+        *_hz_to_mel(torch.tensor([fmin, fmax], dtype=torch.float64)).tolist(), n_mels + 2, dtype=torch.float64
+    )
     hz_pts = _mel_to_hz(mel_pts)
     widths = hz_pts.diff()
     ramps = hz_pts[:, None] - fft_freqs[None, :]

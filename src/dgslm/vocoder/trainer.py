@@ -19,7 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from dgslm.training import distributed
-from dgslm.training.checkpointing import latest_checkpoint, load_state, prune_checkpoints, rng_state, save_state, set_rng_state
+from dgslm.training.checkpointing import (
+    latest_checkpoint,
+    load_state,
+    prune_checkpoints,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
 from dgslm.training.logger import TrainingLogger
 from dgslm.vocoder.checkpoint import save_generator
 from dgslm.vocoder.config import VocoderConfig
@@ -110,7 +117,9 @@ class VocoderTrainer:
         self.msd = MultiScaleDiscriminator(scale=train.disc_scale).to(self.device)
         betas = (train.adam_b1, train.adam_b2)
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), train.learning_rate, betas=betas)
-        self.optim_d = torch.optim.AdamW([*self.mpd.parameters(), *self.msd.parameters()], train.learning_rate, betas=betas)
+        self.optim_d = torch.optim.AdamW(
+            [*self.mpd.parameters(), *self.msd.parameters()], train.learning_rate, betas=betas
+        )
         self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, train.lr_decay)
         self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, train.lr_decay)
         self.g = distributed.wrap(_GeneratorWithDurationLoss(self.generator), self.device)
@@ -154,7 +163,9 @@ class VocoderTrainer:
     def train_step(self) -> dict[str, float]:
         t = self.train_cfg
         per_rank = max(1, t.batch_size // distributed.world_size())
-        y, code, speaker = self.dataset.batch(self.step, per_rank, t.segment_size // self.cfg.hop_size, t.seed, distributed.rank())
+        y, code, speaker = self.dataset.batch(
+            self.step, per_rank, t.segment_size // self.cfg.hop_size, t.seed, distributed.rank()
+        )
         y, code = y.to(self.device).unsqueeze(1), code.to(self.device)
         speaker = speaker.to(self.device) if self.generator.spkr is not None else None
         y_hat, loss_dur = self.g(code, speaker)
@@ -176,7 +187,12 @@ class VocoderTrainer:
         loss_adv = generator_adversarial_loss(fake_p) + generator_adversarial_loss(fake_s)
         loss_fm = feature_matching_loss(fmap_rp, fmap_gp) + feature_matching_loss(fmap_rs, fmap_gs)
         loss_g = loss_adv + loss_fm + 45 * loss_mel
-        losses = {"loss_d": loss_d.item(), "loss_adv": loss_adv.item(), "loss_fm": loss_fm.item(), "mel_l1": loss_mel.item()}
+        losses = {
+            "loss_d": loss_d.item(),
+            "loss_adv": loss_adv.item(),
+            "loss_fm": loss_fm.item(),
+            "mel_l1": loss_mel.item(),
+        }
         if loss_dur is not None:
             loss_g = loss_g + self.cfg.extra.get("dur_prediction_weight", 1.0) * loss_dur
             losses["loss_dur"] = loss_dur.item()
@@ -209,7 +225,9 @@ class VocoderTrainer:
         self.resume()
         self.generator.train(), self.mpd.train(), self.msd.train()
         history = []
-        for _ in self.log.progress(range(self.step, t.max_steps), total=t.max_steps, initial=self.step, desc="train-vocoder"):
+        for _ in self.log.progress(
+            range(self.step, t.max_steps), total=t.max_steps, initial=self.step, desc="train-vocoder"
+        ):
             losses = self.train_step()
             history.append({"step": self.step, **losses})
             if self.step % t.log_interval == 0:

@@ -42,7 +42,7 @@ class UnitVocoder:
         config_path: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
         autocast_dtype: torch.dtype | None = None,
-    ) -> "UnitVocoder":
+    ) -> UnitVocoder:
         """An original checkpoint + its ``config.json``, or a converted folder (whose own
         ``config.json`` is the default)."""
         return cls(load_generator(vocoder_path, config_path), device, autocast_dtype, source=str(vocoder_path))
@@ -55,11 +55,13 @@ class UnitVocoder:
     def multispeaker(self) -> bool:
         return self.generator.spkr is not None
 
-    def to(self, device: str | torch.device) -> "UnitVocoder":
+    def to(self, device: str | torch.device) -> UnitVocoder:
         self.generator.to(device)
         return self
 
-    def units_tensor(self, units: Units, path: str | os.PathLike | None = None, line: int | None = None) -> torch.Tensor:
+    def units_tensor(
+        self, units: Units, path: str | os.PathLike | None = None, line: int | None = None
+    ) -> torch.Tensor:
         """Unit string or ids -> LongTensor [U]; negative ids are dropped (as the original).
         Empty input or ids beyond the table raise DgslmError naming ``path:line``."""
         if isinstance(units, str):
@@ -88,7 +90,9 @@ class UnitVocoder:
             raise DgslmError("this vocoder takes speaker vectors, not speaker ids", path, line)
         for sid in speaker_ids:
             if not 0 <= sid < self.cfg.num_speakers:
-                raise DgslmError(f"speaker id {sid} is beyond the vocoder's {self.cfg.num_speakers} speakers", path, line)
+                raise DgslmError(
+                    f"speaker id {sid} is beyond the vocoder's {self.cfg.num_speakers} speakers", path, line
+                )
         return torch.tensor(list(speaker_ids), dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
