@@ -14,7 +14,9 @@ from pathlib import Path
 import soundfile as sf
 from commands import run_ok
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+GETTING_STARTED = REPO / "docs" / "getting-started.md"  # shows the same commands
 
 
 def quickstart_commands() -> list[list[str]]:
@@ -25,6 +27,12 @@ def quickstart_commands() -> list[list[str]]:
     assert found, "README.md has no quickstart block between <!-- quickstart:begin/end --> markers"
     lines = found.group(1).replace("\\\n", " ").splitlines()
     return [shlex.split(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_getting_started_shows_the_readme_quickstart():
+    page = GETTING_STARTED.read_text().splitlines()
+    for argv in quickstart_commands():
+        assert shlex.join(argv) in page, f"docs/getting-started.md lacks the README's `{shlex.join(argv)}`"
 
 
 def test_readme_quickstart_runs_on_the_bundled_demo(tmp_path):
