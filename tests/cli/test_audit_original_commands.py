@@ -1,6 +1,5 @@
-"""The original's command lines work as written: the training command of the docs' Training page
-(docs/training.md) builds the released configuration, and every flag of the original scripts
-keeps its name and default."""
+"""The original's command lines work as written: the README's training command builds the
+released configuration, and every flag of the original scripts keeps its name and default."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-TRAINING_PAGE = Path(__file__).resolve().parents[2] / "docs" / "training.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def parser_of(command: str) -> argparse.ArgumentParser:
@@ -20,18 +19,18 @@ def parser_of(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def documented_command(start: str) -> list[str]:
-    """The Training page's shell command starting with ``start`` (backslash continuations joined)."""
-    text = TRAINING_PAGE.read_text().replace("\\\n", " ")
+def readme_command(start: str) -> list[str]:
+    """The README's shell command starting with ``start`` (backslash continuations joined)."""
+    text = README.read_text().replace("\\\n", " ")
     line = next(line for line in text.splitlines() if line.strip().startswith(start))
     return shlex.split(line)
 
 
-def test_documented_training_command_builds_the_released_configuration(reference, tmp_path):
+def test_readme_training_command_builds_the_released_configuration(reference, tmp_path):
     from dgslm.cli.train import build_configs
     from dgslm.lm.model import SpeechDLMModel
 
-    argv = documented_command("dgslm train $BIN")[2:]
+    argv = readme_command("dgslm train $BIN")[2:]
     argv = [
         str(reference / "speechdlm" / "data-bin") if a == "$BIN" else a.replace("$CKPT", str(tmp_path)) for a in argv
     ]
@@ -55,8 +54,8 @@ def test_documented_training_command_builds_the_released_configuration(reference
     assert SpeechDLMModel(model).num_parameters() == 23_380_481
 
 
-def test_documented_validate_command_parses():
-    args = parser_of("validate").parse_args([a.strip("[]") for a in documented_command("dgslm validate $BIN")[2:]])
+def test_readme_validate_command_parses():
+    args = parser_of("validate").parse_args([a.strip("[]") for a in readme_command("dgslm validate $BIN")[2:]])
     assert args.max_tokens == 6144 and args.json and args.fairseq_compat
 
 
