@@ -113,6 +113,7 @@ def test_weight_decay_is_decoupled_as_in_fairseq_adam(small_data, tmp_path):
         assert torch.allclose(p.detach(), before[name] * (1 - lr * decay) - lr * step, atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_equals_update_freq_2(small_data, tmp_path):
     common = [str(small_data), *TINY, "--dropout", "0", "--max-update", "3", "--device", "cpu",
               "--decoder-cross-layers", "1", "--disable-validation"]  # fmt: skip
