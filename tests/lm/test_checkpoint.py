@@ -99,7 +99,7 @@ def test_export_to_original_layout_round_trips(reference, tmp_path, name):
     model = build_model(cfg, state)
     out = tmp_path / "exported.pt"
     save_fairseq_checkpoint(
-        out, model, cfg, extra={"last_optimizer_state": {"state": {}, "param_groups": []}}, base_cfg=raw_cfg
+        out, model, extra={"last_optimizer_state": {"state": {}, "param_groups": []}}, base_cfg=raw_cfg
     )
     original, ours = safe_torch_load(_ckpt(reference, name)), safe_torch_load(out)
     assert set(ours) == set(original)

@@ -156,7 +156,7 @@ def test_cross_channel_layers_learn_the_echo(echo_data, tmp_path, cross_layers, 
                   "--warmup-updates", "50", "--max-tokens", "256", "--tokens-per-sample", "16", "--max-update", "350",
                   "--num-workers", "0", "--no-save", "--disable-validation", "--save-dir", str(tmp_path))  # fmt: skip
     run.train()
-    data = SpeechDLMDataset.load(echo_data, "valid", run.task)
+    data = SpeechDLMDataset.load(echo_data, "valid", run.model_cfg.channels, run.task)
     metrics, _ = validate(run.model, data, run.criterion_cfg, max_tokens=512)
     accuracy = metrics["[unitB-unitB]edge_token_pred_acc"]
     if cross_layers == "0":
