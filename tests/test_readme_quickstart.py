@@ -11,6 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 from commands import run_ok
 
@@ -35,6 +36,7 @@ def test_getting_started_shows_the_readme_quickstart():
         assert shlex.join(argv) in page, f"docs/getting-started.md lacks the README's `{shlex.join(argv)}`"
 
 
+@pytest.mark.slow  # end to end (corpus, generation, evaluation): outside the fast set
 def test_readme_quickstart_runs_on_the_bundled_demo(tmp_path):
     commands = quickstart_commands()
     # every line is a dgslm command, so that the test runs all of them (nothing skipped)
