@@ -7,17 +7,26 @@ single process and the helpers are no-ops.
 
 from __future__ import annotations
 
+import datetime
 import os
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 
-def init(device: str | torch.device | None = None) -> torch.device:
+def launched() -> bool:
+    """Whether this process is one of several started by torchrun."""
+    return int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def init(device: str | torch.device | None = None, timeout: datetime.timedelta | None = None) -> torch.device:
     """Join the torchrun process group if launched by torchrun; return this rank's device.
 
-    ``device`` None picks ``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
+    ``device`` None picks ``cuda:LOCAL_RANK`` when CUDA is available, else CPU. ``timeout``
+    bounds every collective (torch's default when None): jobs whose ranks finish far apart
+    (encoding shards of unequal length) need a long one for their final barrier."""
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -26,8 +35,8 @@ def init(device: str | torch.device | None = None) -> torch.device:
         device = torch.device("cuda", local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if launched() and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return device
 
 
@@ -73,3 +82,18 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+def shard_bounds(count: int, shard_id: int, num_shards: int) -> tuple[int, int]:
+    """``[start, end)`` of contiguous shard ``shard_id`` of ``num_shards`` over ``count`` items:
+    the shards in order are the items in order, so concatenating their outputs keeps it."""
+    return count * shard_id // num_shards, count * (shard_id + 1) // num_shards
+
+
+def rank_path(path: str | os.PathLike, shard_id: int | None = None, num_shards: int | None = None) -> Path:
+    """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>`` (this rank's
+    by default)."""
+    path = Path(path)
+    shard_id = rank() if shard_id is None else shard_id
+    num_shards = world_size() if num_shards is None else num_shards
+    return path.with_name(f"{path.stem}.rank{shard_id}-of-{num_shards}{path.suffix}")
