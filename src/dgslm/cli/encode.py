@@ -123,12 +123,11 @@ def shard_output(path: Path, shard_id: int, num_shards: int) -> Path:
 def pick_encode_device(device: str | None) -> str | None:
     """Under torchrun: join the process group and take this rank's device (``cuda:LOCAL_RANK``
     when there are GPUs); otherwise ``device`` as given."""
-    from dgslm.encoder.ranks import FINAL_BARRIER_TIMEOUT
     from dgslm.training import distributed
 
     if not distributed.launched():
         return device
-    return str(distributed.init(device, timeout=FINAL_BARRIER_TIMEOUT))
+    return str(distributed.init(device, timeout=distributed.JOB_TIMEOUT))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ files (a crash in between leaves them finished: the rerun only merges).
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +18,9 @@ from pathlib import Path
 from dgslm.encoder.encode import EncodeOptions, EncodeSummary, encode_files, journal_path, output_files
 from dgslm.encoder.inputs import AudioItem
 from dgslm.encoder.unit_encoder import UnitEncoder
-from dgslm.fileio import concatenate
 from dgslm.training import distributed
 
 logger = logging.getLogger(__name__)
-
-# ranks wait for the slowest shard at the final barrier: allow a long encoding job
-FINAL_BARRIER_TIMEOUT = datetime.timedelta(days=7)
 
 
 def shard_done(output: Path, opts: EncodeOptions) -> bool:
@@ -49,13 +44,9 @@ def encode_on_ranks(
     else:
         summary = encode_files(encoder, items[start:end], part, opts)
     logger.info("rank %d of %d: %s -> %s", rank, world, summary, part)
-    distributed.barrier()
+    distributed.merge_rank_parts(
+        output_files(output, opts), lambda k: output_files(distributed.rank_path(output, k, world), opts)
+    )
     if distributed.is_main():
-        parts = [output_files(distributed.rank_path(output, k, world), opts) for k in range(world)]
-        for index, path in enumerate(output_files(output, opts)):
-            concatenate([files[index] for files in parts], path)
-        for path in (path for files in parts for path in files):
-            path.unlink()
         logger.info("merged %d shards into %s", world, output)
-    distributed.barrier()
     return summary

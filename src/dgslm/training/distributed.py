@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+from dgslm.fileio import concatenate
+
+# collective timeout of jobs whose ranks may finish hours apart (sharded encoding, sampling):
+# they meet only at the final barrier; torchrun stops every rank if one of them fails
+JOB_TIMEOUT = datetime.timedelta(days=7)
 
 
 def launched() -> bool:
@@ -91,9 +98,25 @@ def shard_bounds(count: int, shard_id: int, num_shards: int) -> tuple[int, int]:
 
 
 def rank_path(path: str | os.PathLike, shard_id: int | None = None, num_shards: int | None = None) -> Path:
-    """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>`` (this rank's
-    by default)."""
+    """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>``, or
+    ``<name>-rank<K>-of-<N>`` for a name without suffix (so that its suffix stays none); this
+    rank's by default."""
     path = Path(path)
-    shard_id = rank() if shard_id is None else shard_id
-    num_shards = world_size() if num_shards is None else num_shards
-    return path.with_name(f"{path.stem}.rank{shard_id}-of-{num_shards}{path.suffix}")
+    tag = f"rank{rank() if shard_id is None else shard_id}-of-{world_size() if num_shards is None else num_shards}"
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}" if path.suffix else f"{path.name}-{tag}")
+
+
+def merge_rank_parts(paths: Sequence[Path], parts_of: Callable[[int], Sequence[Path]]) -> None:
+    """Once every rank has written its parts (``parts_of(rank)``: one per path of ``paths``),
+    rank 0 concatenates them in rank order into ``paths`` and then deletes them; every rank
+    waits for it. One process: nothing to do."""
+    if not is_distributed():
+        return
+    barrier()
+    if is_main():
+        parts = [list(parts_of(k)) for k in range(world_size())]
+        for index, path in enumerate(paths):
+            concatenate([files[index] for files in parts], path)
+        for part in (part for files in parts for part in files):
+            part.unlink()
+    barrier()
