@@ -1,4 +1,5 @@
-"""Data-parallel training under ``torchrun``: process-group setup and small collectives.
+"""Jobs under ``torchrun``: process-group setup and small collectives for data-parallel
+training, and contiguous shards whose per-rank files rank 0 merges (encoding, sampling).
 
 ``torchrun --nproc_per_node=N`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; ``init()`` then
 joins the group (NCCL on GPU, gloo on CPU). Without those variables everything runs as a
