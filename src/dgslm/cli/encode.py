@@ -9,8 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from dgslm.audio import AUDIO_EXTENSIONS, FRAME_RATE
 from dgslm.cli.options import split_names
-from dgslm.encoder.inputs import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         streaming = (
             None
             if args.streaming is None
-            else (max(1, round(args.streaming * 50)), max(0, round(args.left_context * 50)))
+            else (max(1, round(args.streaming * FRAME_RATE)), max(0, round(args.left_context * FRAME_RATE)))
         )
         device = pick_encode_device(args.device)
         encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, device, args.feature_type, autocast,

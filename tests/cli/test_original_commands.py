@@ -53,8 +53,8 @@ def test_readme_training_command_builds_the_released_configuration(reference, tm
     )
     assert model.share_input_output_embed and (model.dropout, model.attention_dropout) == (0.1, 0.1)
     assert model.checkpoint_activations and model.max_positions == 6144 and model.vocab_size == 504
-    assert task.channels == ("unitA", "unitB") and task.tokens_per_sample == 6144 and task.sample_break_mode == "none"
-    assert task.targets == ("edge", "duration") and task.delayed_duration_target and criterion.delayed_duration_target
+    assert model.channels == ("unitA", "unitB") and task.tokens_per_sample == 6144 and task.sample_break_mode == "none"
+    assert model.targets == ("edge", "duration") and model.delayed_duration_target
     assert (train.lr, train.adam_betas, train.clip_norm, train.warmup_init_lr) == (5e-4, (0.9, 0.98), 1.0, 1e-7)
     assert (train.max_tokens, train.update_freq, train.max_update, train.warmup_updates) == (18432, 16, 250000, 20000)
     assert (train.save_interval_updates, train.keep_last_epochs, train.no_epoch_checkpoints) == (10000, 1, True)
