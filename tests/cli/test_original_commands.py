@@ -1,14 +1,23 @@
 """The original's command lines work as written: the README's training command builds the
-released configuration, and every flag of the original scripts keeps its name and default."""
+released configuration, every flag of the original scripts keeps its name and default, and the
+original READMEs' commands run one after the other with dgslm in place of each script."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
+
+import dgslm
+from dgslm.units.codes import read_code_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -111,3 +120,173 @@ def test_training_architecture_flags():
         128,
     )
     assert args.decoder_attention_heads == 4 and args.decoder_learned_pos and args.bf16 and args.lr == 0.001
+
+
+# ---- the original READMEs replayed command by command ------------------------------------------
+# Each original script name is a shim that runs the dgslm subcommand in its place, and the
+# commands below are the original READMEs' text (fairseq examples/textless_nlp/dgslm/README.md,
+# hubert_fisher/README.md, vocoder_hifigan/README.md), shell loops and renames included. The
+# only edits: `--layer 12` is `--layer 3` (the reference HuBERT has 3 layers), and the training
+# command ends with $TINY, size flags for a CPU test (argparse: the last value wins).
+SHIMS = {
+    "fairseq-preprocess": "preprocess",
+    "fairseq-train": "train",
+    "fairseq-validate": "validate",
+    "wav2vec_manifest.py": "manifest",
+    "quantize_with_kmeans.py": "encode",
+    "create_input_code.py": "create-code-file",
+    "create_code_file.py": "create-code-file",
+    "sample_speech_dlm.py": "sample",
+    "generate_stereo_waveform.py": "vocode",
+}
+
+ORIGINAL_README_COMMANDS = r"""
+# hubert_fisher/README.md
+python examples/wav2vec/wav2vec_manifest.py --valid-percent=0.0 $AUDIO_DIR --dest=$OUTPUT_DIR --ext=$EXTENSION
+MANIFEST_FILE=$OUTPUT_DIR/train.tsv
+for CHANNEL_ID in 1 2; do
+    python examples/textless_nlp/gslm/speech2unit/clustering/quantize_with_kmeans.py \
+        --feature_type hubert \
+        --kmeans_model_path path/to/hubert_fisher_km_500.bin \
+        --acoustic_model_path path/to/hubert_fisher.pt \
+        --layer 3 \
+        --manifest_path $MANIFEST_FILE \
+        --out_quantized_file_path ${OUTPUT_FILE}-channel${CHANNEL_ID} \
+        --extension $EXTENSION \
+        --channel_id $CHANNEL_ID
+done
+
+# README.md: the code file
+CHANNEL1_UNITS=${OUTPUT_FILE}-channel1 CHANNEL2_UNITS=${OUTPUT_FILE}-channel2 OUTPUT_CODE_FILE=codes.txt
+python examples/textless_nlp/dgslm/vocoder_hifigan/create_input_code.py \
+    $CHANNEL1_UNITS $CHANNEL2_UNITS $OUTPUT_CODE_FILE
+
+# README.md: data preparation
+# Preprocess the first channel (unitA)
+fairseq-preprocess --source-lang unitA \
+    --only-source \
+    --trainpref $RAW_DATA_DIR/train \
+    --validpref $RAW_DATA_DIR/valid \
+    --destdir $BIN_DATA_DIR \
+    --workers 20
+
+# Preprocess the second channel (unitB) and reuse the dictionary from the first channel
+fairseq-preprocess --source-lang unitB \
+    --srcdict $BIN_DATA_DIR/dict.unitA.txt \
+    --only-source \
+    --trainpref $RAW_DATA_DIR/train \
+    --validpref $RAW_DATA_DIR/valid \
+    --destdir $BIN_DATA_DIR \
+    --workers 20
+
+# Rename the bin & index files
+for channel in unitA unitB; do
+  for split in train valid; do
+    mv $BIN_DATA_DIR/${split}.${channel}-None.${channel}.bin $BIN_DATA_DIR/${split}.${channel}.bin
+    mv $BIN_DATA_DIR/${split}.${channel}-None.${channel}.idx $BIN_DATA_DIR/${split}.${channel}.idx
+  done
+done
+
+# README.md: training, validation
+fairseq-train $BIN_DATA_DIR \
+    --save-dir $CHECKPOINT_DIR \
+    --tensorboard-logdir $CHECKPOINT_DIR \
+    --task speech_dlm_task --channels unitA,unitB \
+    --next-unit-prediction "False" --edge-unit-prediction "True" \
+    --duration-prediction "True" --delayed-duration-target "True" \
+    --criterion speech_dlm_criterion \
+    --arch speech_dlm --decoder-cross-layers 4 \
+    --share-decoder-input-output-embed \
+    --dropout 0.1 --attention-dropout 0.1 \
+    --optimizer adam --adam-betas "(0.9, 0.98)" --clip-norm 1.0 \
+    --lr 0.0005 --lr-scheduler inverse_sqrt --warmup-init-lr 1e-07 \
+    --max-tokens 18432 --tokens-per-sample 6144 --sample-break-mode none \
+    --update-freq 16 --num-workers 4 --skip-invalid-size-inputs-valid-test \
+    --max-update 250000 --warmup-updates 20000 \
+    --save-interval-updates 10000 --keep-last-epochs 1 --no-epoch-checkpoints \
+    --log-interval 50 --seed 100501 \
+    --fp16 --checkpoint-activations $TINY
+
+CHECKPOINT_PATH=$CHECKPOINT_DIR/checkpoint_best.pt
+fairseq-validate $BIN_DATA_DIR \
+    --task speech_dlm_task \
+    --path $CHECKPOINT_PATH \
+    --max-tokens 6144 > validate.txt
+
+# README.md: sampling from the trained model, on the code file made above
+INPUT_CODE_FILE=codes.txt OUTPUT_FILE=generated.txt DATA_DIR=$BIN_DATA_DIR
+python sample_speech_dlm.py \
+    --in-file $INPUT_CODE_FILE --out-file $OUTPUT_FILE \
+    --ckpt $CHECKPOINT_PATH --data $DATA_DIR
+
+# vocoder_hifigan/README.md, on the generated units
+INPUT_CODE_FILE=generated.txt OUTPUT_DIR=wavs
+python examples/textless_nlp/dgslm/vocoder_hifigan/generate_stereo_waveform.py \
+    --in-file $INPUT_CODE_FILE \
+    --vocoder $VOCODER_PATH \
+    --vocoder-cfg $VOCODER_CONFIG \
+    --results-path $OUTPUT_DIR
+"""
+
+
+def make_shims(folder: Path) -> None:
+    """``dgslm`` (this interpreter) and one executable per original script name."""
+    folder.mkdir()
+    (folder / "dgslm").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dgslm --log-level WARNING "$@"\n')
+    for name, command in SHIMS.items():
+        if not name.endswith(".py"):
+            (folder / name).write_text(f'#!/bin/sh\nexec dgslm {command} "$@"\n')
+    cases = "".join(
+        f'  */{name}|{name}) shift; exec dgslm {cmd} "$@";;\n' for name, cmd in SHIMS.items() if ".py" in name
+    )
+    (folder / "python").write_text(f'#!/bin/sh\ncase "$1" in\n{cases}  *) echo "no dgslm for $1" >&2; exit 2;;\nesac\n')
+    for shim in folder.iterdir():
+        shim.chmod(0o755)
+
+
+def test_the_original_readmes_replay_command_by_command(reference, tmp_path):
+    (tmp_path / "audio").mkdir()
+    shutil.copy(reference / "audio/stereo_test.wav", tmp_path / "audio/dlg1.wav")
+    (tmp_path / "path/to").mkdir(parents=True)
+    shutil.copy(reference / "kmeans/km50.bin", tmp_path / "path/to/hubert_fisher_km_500.bin")
+    shutil.copy(reference / "hubert/hubert_small.pt", tmp_path / "path/to/hubert_fisher.pt")
+    make_shims(tmp_path / "bin")
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "PYTHONPATH": str(Path(dgslm.__file__).parents[1]),  # this dgslm
+        "OMP_NUM_THREADS": "1",
+        "AUDIO_DIR": "audio", "OUTPUT_DIR": "manifest", "EXTENSION": "wav", "OUTPUT_FILE": "units/dialogues",
+        "RAW_DATA_DIR": str(reference / "speechdlm/raw"), "BIN_DATA_DIR": "data-bin", "CHECKPOINT_DIR": "checkpoints",
+        "VOCODER_PATH": str(reference / "vocoder/hifigan_vocoder"),
+        "VOCODER_CONFIG": str(reference / "vocoder/config.json"),
+        "TINY": "--decoder-layers 2 --decoder-cross-layers 1 --decoder-embed-dim 32 --decoder-ffn-embed-dim 64 "
+                "--decoder-attention-heads 2 --tokens-per-sample 512 --max-tokens 1024 --update-freq 1 "
+                "--max-update 2 --num-workers 0",
+    }  # fmt: skip
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", ORIGINAL_README_COMMANDS], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+
+    # quantisation: the original's own units for this file (km50_stereo_codes.txt), its line format
+    ch1, ch2 = (reference / "kmeans/km50_stereo_codes.txt").read_text().splitlines()
+    assert (tmp_path / "manifest/train.tsv").read_text() == f"{tmp_path / 'audio'}\ndlg1.wav\t51234\n"
+    assert not (tmp_path / "manifest/valid.tsv").exists()
+    assert (tmp_path / "units/dialogues-channel1").read_text() == f"dlg1-channel1|{ch1}\n"
+    assert (tmp_path / "units/dialogues-channel2").read_text() == f"dlg1-channel2|{ch2}\n"
+    assert read_code_file(tmp_path / "codes.txt") == [{"audio": "dlg1", "unitA": ch1, "unitB": ch2}]
+    # preprocessing + renames: the original's data-bin, byte for byte, and nothing else
+    expected = reference / "speechdlm/data-bin"
+    assert sorted(p.name for p in (tmp_path / "data-bin").iterdir()) == sorted(p.name for p in expected.iterdir())
+    for path in expected.iterdir():
+        assert (tmp_path / "data-bin" / path.name).read_bytes() == path.read_bytes(), path.name
+    # training wrote the checkpoints fairseq writes; validation printed fairseq's line
+    assert {"checkpoint_best.pt", "checkpoint_last.pt"} <= {p.name for p in (tmp_path / "checkpoints").iterdir()}
+    assert (tmp_path / "validate.txt").read_text().startswith("valid on 'valid' subset | ")
+    # sampling: 500 units per channel (max_len_b), the prompt kept; then one stereo wav
+    (generated,) = read_code_file(tmp_path / "generated.txt")
+    assert generated["audio"] == "dlg1-generated"
+    assert [len(generated[c].split()) for c in ("unitA", "unitB")] == [500, 500]
+    assert generated["unitA"].split()[:159] == ch1.split() and generated["unitB"].split()[:159] == ch2.split()
+    wave, sr = sf.read(tmp_path / "wavs/dlg1-generated.wav")
+    assert sr == 16000 and wave.shape == (500 * 320, 2)

@@ -74,6 +74,16 @@ def test_needs_a_dictionary_source(tmp_path, capsys):
     assert "--srcdict" in capsys.readouterr().err
 
 
+def test_source_lang_needs_only_source(reference, tmp_path, capsys):
+    raw = reference / "speechdlm/raw"
+    argv = ["preprocess", "--source-lang", "unitA", "--trainpref", f"{raw}/train", "--destdir", str(tmp_path)]
+    assert main(argv) == 1
+    assert "--source-lang needs --only-source" in capsys.readouterr().err
+    assert main([*argv, "--only-source"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dict.unitA.txt", "train.unitA-None.unitA.bin",
+                                                          "train.unitA-None.unitA.idx"]  # fmt: skip
+
+
 # ---- The README's path from folders of stereo recordings to a binarised dataset:
 # `dgslm encode --per-channel-dir` then `dgslm preprocess` (and `create-code-file`).
 
