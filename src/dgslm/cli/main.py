@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("download", "fetch the released dGSLM model files into the cache"),
     "convert": ("convert", "convert original checkpoints into dgslm safetensors folders"),
     "synth-corpus": ("synth_corpus", "make a synthetic two-speaker conversation corpus"),
+    "serve": ("serve", "talk to the model in a web browser: the page and its WebSocket server"),
 }
 
 
