@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_sampling_arguments
+from dgslm.cli.options import add_model_arguments, add_sampling_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    models = parser.add_argument_group("model files (default: the cache, then the bundled demo)")
-    models.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
-    models.add_argument("--km", help="k-means file (original pickle or .safetensors)")
-    models.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
-    models.add_argument("--speech-dlm", help="SpeechDLM checkpoint (.pt) or converted folder")
-    models.add_argument("--speech-dlm-data", help="folder of dict.unitA.txt/dict.unitB.txt (default: the checkpoint's)")
-    models.add_argument("--vocoder", help="unit HiFi-GAN checkpoint or converted folder")
-    models.add_argument("--vocoder-cfg", help="vocoder config.json (default: the one beside the vocoder)")
-    models.add_argument(
-        "--no-demo", action="store_true", help="never fall back to the bundled demo models (also: DGSLM_NO_DEMO=1)"
-    )
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_model_arguments(parser)
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:
@@ -83,8 +69,8 @@ def units_prompt(
 
 
 def run(args: argparse.Namespace) -> int:
+    from dgslm.cli.options import model_paths
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.resolve import resolve_model_paths
 
     if (args.prompt is None) == (args.units is None):
         raise DgslmError("give either a prompt audio file or --units CODES")
@@ -93,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.prompt if args.prompt is not None else args.units).is_file():
         raise DgslmError("no such file", args.prompt if args.prompt is not None else args.units)
     needed = ("speech_dlm", "hifigan") if args.units is not None else ("hubert", "speech_dlm", "hifigan")
-    paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
-                                args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
+    paths = model_paths(args, needed)
 
     from dgslm.audio import load_audio, write_wav
     from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt

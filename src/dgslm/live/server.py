@@ -261,9 +261,12 @@ class LiveServer:
                     stats = await loop.run_in_executor(self.executor, connection.finish, code, reason)
                     if not ws.closed:
                         await ws.send_json({"type": "stats", "final": True, **stats["engine"]})
+            try:  # the slot is free before the client sees the close
+                await loop.run_in_executor(self.executor, self.pool.give_back, session)
+            except Exception:
+                logger.exception("could not reset a session")
             with contextlib.suppress(Exception):
                 await ws.close(code=code, message=reason.encode())
-            await loop.run_in_executor(self.executor, self.pool.give_back, session)
             logger.info("%s: closed %d %s", getattr(connection, "name", "session"), code, reason)
         return ws
 

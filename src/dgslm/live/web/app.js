@@ -7,7 +7,10 @@ const PREBUFFER_FRAMES = 3; // jitter buffer: playback starts with 60 ms queued
 const MAX_FRAMES = 6; // and never lets more than 120 ms pile up (clock drift, bursts)
 
 const $ = (id) => document.getElementById(id);
-const live = (window.dgslmLive = { sent: 0, received: 0, drawn: 0, closeCode: null, closeReason: "", rtt: [] });
+// the page's state, also read by the browser test
+const live = (window.dgslmLive = {
+  sent: 0, received: 0, drawn: 0, personActive: 0, modelActive: 0, closeCode: null, closeReason: "", rtt: [],
+});
 
 function levelDb(pcm) {
   let sum = 0;
@@ -51,6 +54,8 @@ class Timeline {
     ctx.drawImage(canvas, 1, 0, w - 1, canvas.height, 0, 0, w - 1, canvas.height);
     ctx.fillStyle = "#fafafa";
     ctx.fillRect(w - 1, 0, 1, canvas.height);
+    live.personActive += personDb > ACTIVE_DB;
+    live.modelActive += modelDb > ACTIVE_DB;
     this.lane(w - 1, 0, h, personDb, "#1e88e5");
     this.lane(w - 1, h, h, modelDb, "#e65100");
     ctx.fillStyle = "#ddd";
@@ -64,6 +69,7 @@ let ws = null;
 let audio = null;
 let stream = null;
 let statsTimer = null;
+let stopping = false; // Stop pressed: no more frames are sent
 let algorithmicMs = 0;
 let jitterMs = 0;
 const pending = []; // [send time, person level] of the frames not answered yet, in order
@@ -137,6 +143,7 @@ function connect() {
 
 async function start() {
   $("start").disabled = true;
+  stopping = false;
   try {
     ws = await connect();
     stream = await navigator.mediaDevices.getUserMedia({
@@ -158,7 +165,7 @@ async function start() {
       live.player = e.data;
     };
     capture.port.onmessage = (e) => {
-      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      if (stopping || !ws || ws.readyState !== WebSocket.OPEN) return;
       const personDb = levelDb(new Int16Array(e.data));
       ws.send(e.data);
       pending.push([performance.now(), personDb]);
@@ -189,6 +196,8 @@ function teardown() {
 
 function stop() {
   $("stop").disabled = true;
+  stopping = true;
+  $("status").textContent = "Stopping: the server answers the frames already sent...";
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "stop" }));
   else teardown();
 }
