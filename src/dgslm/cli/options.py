@@ -30,3 +30,23 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
         help="attend to at most N positions, restarting from the last N/2 when full, so outputs may outgrow "
              "the model's positions; use the training --tokens-per-sample (ours; default 0: off, the original)",
     )  # fmt: skip
+
+
+def add_model_arguments(group: argparse._ArgumentGroup) -> None:
+    """The model path flags of the audio commands (see :mod:`dgslm.pipeline.resolve`)."""
+    group.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
+    group.add_argument("--km", help="k-means file (original pickle or .safetensors)")
+    group.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
+    group.add_argument("--speech-dlm", help="SpeechDLM checkpoint (.pt) or converted folder")
+    group.add_argument("--speech-dlm-data", help="folder of dict.unitA.txt/dict.unitB.txt (default: the checkpoint's)")
+    group.add_argument("--vocoder", help="unit HiFi-GAN checkpoint or converted folder")
+    group.add_argument("--vocoder-cfg", help="vocoder config.json (default: the one beside the vocoder)")
+    group.add_argument(
+        "--no-demo", action="store_true", help="never fall back to the bundled demo models (also: DGSLM_NO_DEMO=1)"
+    )
+
+
+def model_path_flags(args: argparse.Namespace) -> dict:
+    """The flags of :func:`add_model_arguments` as keyword arguments of ``resolve_model_paths``."""
+    names = ("hubert", "km", "layer", "speech_dlm", "speech_dlm_data", "vocoder", "vocoder_cfg", "no_demo")
+    return {name: getattr(args, name) for name in names}

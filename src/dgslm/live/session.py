@@ -128,6 +128,7 @@ class DuplexSession:
         self.backlog_ms = 0.0
         self.skipped = 0
         self.deferred: list[int] = []  # the person's units not yet fed (skipped frames)
+        self.user_units: list[int] = []  # the units of both channels, as the model saw them
         self.model_units: list[int] = []
 
     def step(self, pcm: np.ndarray) -> np.ndarray:
@@ -154,6 +155,7 @@ class DuplexSession:
             return silence  # the model's first unit waits for the person's look-ahead
         if user is not None:
             self.deferred.append(user)
+            self.user_units.append(user)
         if self.catch_up and self.backlog_ms > FRAME_MS and self.model_units:
             self.skipped += 1
             logger.warning("falling behind by %.0f ms: frame %d skipped (model unit held, no audio)",
@@ -168,6 +170,13 @@ class DuplexSession:
         self.model_units.append(unit)
         audio = self.vocoder.push(unit)
         return silence if audio is None else audio
+
+    def unit_history(self) -> dict[str, str]:
+        """``{channel: "u u u"}``: the frames of the session both channels have units for."""
+        n = min(len(self.user_units), len(self.model_units))
+        channels = self.dialogue.lm.channels
+        return {channels[self.user_channel]: " ".join(map(str, self.user_units[:n])),
+                channels[1 - self.user_channel]: " ".join(map(str, self.model_units[:n]))}  # fmt: skip
 
     def stats(self) -> dict:
         """frames, algorithmic latency, per-frame compute p50/p95/max (ms), late frames (compute
