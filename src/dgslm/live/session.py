@@ -46,7 +46,7 @@ FRAME_SAMPLES = 320  # 20 ms at 16 kHz: one unit frame
 FRAME_MS = 1000 * FRAME_SAMPLES / SAMPLE_RATE
 DEFAULT_UNIT_LOOKAHEAD = 2  # frames (see docs/live.md for the agreement table)
 HUBERT_CONTEXT = 50  # frames of left context of a streaming HuBERT window
-DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 1
+DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 2
 
 
 class DuplexSession:
