@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
     add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: per-frame work is small, more threads mostly wait)")  # fmt: skip
 
 
 def person_audio(path: str, input_channel: int | None) -> np.ndarray:
@@ -74,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve_model_paths(**model_path_flags(args))  # before torch is imported
     audio = person_audio(args.user_audio, args.input_channel)
 
+    import torch
+
     from dgslm.audio import write_wav
     from dgslm.live.session import DuplexSession
     from dgslm.lm.generate import GenerationConfig
     from dgslm.units.codes import write_code_file
 
+    if args.threads < 1:
+        raise DgslmError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     config = GenerationConfig(temperature=args.temperature, sampling_topk=args.sampling_topk,
                               sampling_topp=args.sampling_topp, duration_temperature=args.dur_temperature,
                               context_window=args.context_window)  # fmt: skip
