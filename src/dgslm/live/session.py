@@ -13,7 +13,8 @@ before), played from the end of frame k: the model is heard
 offline alignment of the same units.
 
 Falling behind: every call's compute is timed; a call over the 20 ms frame is a "late frame"
-and a backlog (compute beyond 20 ms per frame, never below 0) is kept. With ``catch_up``
+and a backlog (compute beyond 20 ms per frame, never below 0) is kept; the first late
+frame and every 50th are logged as warnings. With ``catch_up``
 (live use: ``dgslm duplex --realtime``), while the backlog exceeds one frame the session
 skips frames: the model's unit is its previous unit (held, no forward pass), the person's
 unit is fed later, the vocoder is not run and the model's audio of that frame is silence;
@@ -47,6 +48,7 @@ FRAME_MS = 1000 * FRAME_SAMPLES / SAMPLE_RATE
 DEFAULT_UNIT_LOOKAHEAD = 2  # frames (see docs/live.md for the agreement table)
 HUBERT_CONTEXT = 50  # frames of left context of a streaming HuBERT window
 DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 2
+LATE_REPORT_EVERY = 50  # late frames between two "falling behind" warnings
 
 
 class DuplexSession:
@@ -68,15 +70,17 @@ class DuplexSession:
         vocoder_context: int = DEFAULT_VOCODER_CONTEXT,
         vocoder_lookahead: int = DEFAULT_VOCODER_LOOKAHEAD,
         catch_up: bool = False,
+        unit_context: int = HUBERT_CONTEXT,
     ):
-        """``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without).
+        """``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without);
+        ``unit_context``: frames of left context of a windowed (HuBERT) unit encoder.
         ``speaker``: the vocoder's speaker id of the model's voice (multi-speaker vocoders)."""
         if vocoder.sample_rate != SAMPLE_RATE or vocoder.cfg.hop_size != FRAME_SAMPLES:
             raise DgslmError(f"the live engine needs a 16 kHz vocoder with {FRAME_SAMPLES} samples per unit")
         if unit_lookahead is None:
             exact = exact_lookahead(encoder)
             unit_lookahead = DEFAULT_UNIT_LOOKAHEAD if exact is None else min(exact, DEFAULT_UNIT_LOOKAHEAD)
-        self.units = StreamingUnits(encoder, unit_lookahead, HUBERT_CONTEXT)
+        self.units = StreamingUnits(encoder, unit_lookahead, unit_context)
         self.dialogue = DialogueStep(lm, config or GenerationConfig(), user_channel, seed)
         self.vocoder = StreamingVocoder(vocoder, speaker, vocoder_context, vocoder_lookahead)
         self.user_channel = user_channel
@@ -98,8 +102,8 @@ class DuplexSession:
         :func:`dgslm.pipeline.resolve.resolve_model_paths` in ``kwargs``: hubert, km, layer,
         speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, no_demo; the bundled demo by
         default). The model speaks with ``speakers[model channel]``. Other ``kwargs``:
-        the engine options of :class:`DuplexSession` (unit_lookahead, vocoder_context,
-        vocoder_lookahead, catch_up)."""
+        the engine options of :class:`DuplexSession` (unit_lookahead, unit_context,
+        vocoder_context, vocoder_lookahead, catch_up)."""
         from dgslm.pipeline.dialogue import DialoguePipeline
 
         flags = {k: kwargs.pop(k) for k in list(kwargs) if k in PATH_FLAGS}
@@ -126,6 +130,7 @@ class DuplexSession:
         self.vocoder.reset()
         self.compute_ms: list[float] = []
         self.backlog_ms = 0.0
+        self.late = 0
         self.skipped = 0
         self.deferred: list[int] = []  # the person's units not yet fed (skipped frames)
         self.user_units: list[int] = []  # the units of both channels, as the model saw them
@@ -145,7 +150,11 @@ class DuplexSession:
         self.compute_ms.append(elapsed)
         self.backlog_ms = max(0.0, self.backlog_ms + elapsed - FRAME_MS)
         if elapsed > FRAME_MS:
-            logger.debug("frame %d took %.1f ms (> %.0f ms): falling behind", len(self.compute_ms), elapsed, FRAME_MS)
+            self.late += 1
+            if self.late == 1 or self.late % LATE_REPORT_EVERY == 0:
+                logger.warning("falling behind real time: %d of %d frames took over %.0f ms (frame %d: %.1f ms)%s",
+                               self.late, len(self.compute_ms), FRAME_MS, len(self.compute_ms), elapsed,
+                               "" if self.catch_up else "; nothing is skipped (catch_up is off)")  # fmt: skip
         return out
 
     def _step(self, frame: np.ndarray) -> np.ndarray:
@@ -189,7 +198,7 @@ class DuplexSession:
             "compute_ms_p50": float(np.percentile(ms, 50)),
             "compute_ms_p95": float(np.percentile(ms, 95)),
             "compute_ms_max": float(ms.max()),
-            "late_frames": int((ms > FRAME_MS).sum()) if frames else 0,
+            "late_frames": self.late,
             "skipped_frames": self.skipped,
             "real_time_factor": float(ms.sum() / (frames * FRAME_MS)) if frames else 0.0,
         }
