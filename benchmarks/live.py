@@ -37,12 +37,12 @@ from dgslm.encoder.features import HubertFeatures
 from dgslm.encoder.hubert import Hubert, HubertConfig
 from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.encoder.unit_encoder import UnitEncoder
+from dgslm.live import DuplexSession
+from dgslm.live.units import StreamingUnits
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch, make_generator
 from dgslm.lm.hub import SpeechDLM
 from dgslm.lm.model import SpeechDLMModel
-from dgslm.live import DuplexSession
-from dgslm.live.units import StreamingUnits
 from dgslm.pipeline.dialogue import DialoguePipeline
 from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
