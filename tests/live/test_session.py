@@ -77,20 +77,37 @@ def test_session_is_deterministic_and_reset_replays(demo, person):
     assert min(rms[3:]) > 2 * max(rms[:3])  # the demo waits while the person talks, then speaks
 
 
+def test_sessions_on_shared_models_are_independent(demo, person):
+    """new_session shares the models but no state: two sessions stepped in turns give what each
+    gives alone."""
+    first = session(demo)
+    alone = play(first.new_session(), person[: 100 * 320])
+    other_alone = play(first.new_session(seed=9, user_channel=0), person[: 100 * 320])
+    a, b = first.new_session(), first.new_session(seed=9, user_channel=0)
+    frames = range(0, 100 * 320, 320)
+    together = [(a.step(person[i : i + 320]), b.step(person[i : i + 320])) for i in frames]
+    assert np.array_equal(np.concatenate([x for x, _ in together]), alone)
+    assert np.array_equal(np.concatenate([y for _, y in together]), other_alone)
+
+
 def test_catch_up_skips_frames_and_feeds_them_later(demo, person):
     """Behind by more than a frame, a catch-up session holds the model's unit, returns silence and
     runs no model; the next full frame feeds every skipped position: nothing drifts."""
     s = session(demo, catch_up=True)
+    ticks = iter(np.arange(0, 10, 0.001))  # every frame takes 1 ms on this clock
+    s.clock = lambda: float(next(ticks))
     frames = [person[i : i + 320] for i in range(0, 40 * 320, 320)]
     for frame in frames[:20]:
         s.step(frame)
-    fed = s.dialogue.cache.length + s.dialogue.shadow.length * 0
-    s.backlog_ms = 45.0  # as if the last frames had taken 45 ms too long
-    out = s.step(frames[20])
-    assert s.skipped >= 1 and not out.any() and s.dialogue.cache.length == fed
-    assert s.model_units[-1] == s.model_units[-2]
-    s.backlog_ms = 0.0
-    for frame in frames[21:]:
+    fed = s.dialogue.cache.length
+    s.backlog_ms = 40.0  # as if the frames before had taken 40 ms too long in all
+    held = s.model_units[-1]
+    outs = [s.step(frame) for frame in frames[20:22]]  # backlog 40 -> 21 -> 2 (each frame: 1 ms)
+    assert s.skipped == 2 and not any(out.any() for out in outs) and s.dialogue.cache.length == fed
+    assert s.model_units[-2:] == [held, held] and s.backlog_ms == pytest.approx(2.0)
+    s.step(frames[22])
+    assert s.skipped == 2 and s.dialogue.cache.length == fed + 3  # the two skipped frames and this one
+    for frame in frames[23:]:
         s.step(frame)
     assert s.dialogue.cache.length == fed + len(frames) - 20
     assert len(s.model_units) == s.dialogue.frame == len(s.user_units) + 1

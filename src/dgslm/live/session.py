@@ -80,11 +80,15 @@ class DuplexSession:
         if unit_lookahead is None:
             exact = exact_lookahead(encoder)
             unit_lookahead = DEFAULT_UNIT_LOOKAHEAD if exact is None else min(exact, DEFAULT_UNIT_LOOKAHEAD)
+        self.options = dict(config=config, seed=seed, user_channel=user_channel, speaker=speaker,
+                            unit_lookahead=unit_lookahead, vocoder_context=vocoder_context,
+                            vocoder_lookahead=vocoder_lookahead, catch_up=catch_up, unit_context=unit_context)  # fmt: skip
         self.units = StreamingUnits(encoder, unit_lookahead, unit_context)
         self.dialogue = DialogueStep(lm, config or GenerationConfig(), user_channel, seed)
         self.vocoder = StreamingVocoder(vocoder, speaker, vocoder_context, vocoder_lookahead)
         self.user_channel = user_channel
         self.catch_up = catch_up
+        self.clock = time.perf_counter  # seconds; the compute of a frame is timed with it
         self.reset()
 
     @classmethod
@@ -110,6 +114,13 @@ class DuplexSession:
         pipe = DialoguePipeline.from_pretrained(paths, device, speakers, **flags)
         return cls(pipe.encoder, pipe.lm, pipe.vocoder, config, seed, user_channel,
                    speakers[1 - user_channel], **kwargs)  # fmt: skip
+
+    def new_session(self, **overrides) -> DuplexSession:
+        """A new, independent session on the same models (loaded once, shared read-only: e.g. one
+        session per connection of a server). ``overrides``: options of :class:`DuplexSession`
+        (seed, user_channel, speaker, config, catch_up, ...)."""
+        encoder, lm, vocoder = self.units.encoder, self.dialogue.lm, self.vocoder.vocoder
+        return DuplexSession(encoder, lm, vocoder, **(self.options | overrides))
 
     # ---- the session ------------------------------------------------------------------------
 
@@ -138,7 +149,7 @@ class DuplexSession:
 
     def step(self, pcm: np.ndarray) -> np.ndarray:
         """The person's 20 ms (float32 ``(320,)`` in [-1, 1]) -> the model's 20 ms."""
-        start = time.perf_counter()
+        start = self.clock()
         frame = np.asarray(pcm)
         if frame.shape != (FRAME_SAMPLES,):
             raise DgslmError(f"a live frame is {FRAME_SAMPLES} samples (20 ms at 16 kHz) of one channel, "
@@ -146,7 +157,7 @@ class DuplexSession:
         if not np.issubdtype(frame.dtype, np.floating) or not np.isfinite(frame).all():
             raise DgslmError(f"a live frame must hold finite float samples in [-1, 1], got {frame.dtype}")
         out = self._step(np.clip(frame.astype(np.float32), -1.0, 1.0))
-        elapsed = (time.perf_counter() - start) * 1000
+        elapsed = (self.clock() - start) * 1000
         self.compute_ms.append(elapsed)
         self.backlog_ms = max(0.0, self.backlog_ms + elapsed - FRAME_MS)
         if elapsed > FRAME_MS:
