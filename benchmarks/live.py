@@ -13,7 +13,8 @@ between the stages (units, dialogue step, vocoder). Baseline in the same process
 pipeline (encode the whole file, generate the model's channel, vocode) on the same audio.
 
     nice python benchmarks/live.py [--models demo,released] [--seconds 3] [--threads 2] [--bf16]
-    nice python benchmarks/live.py --agreement [--seconds 4]   # streaming-vs-offline unit agreement
+    nice python benchmarks/live.py --agreement [--seconds 2]   # streaming-vs-offline unit agreement
+    nice python benchmarks/live.py --vocoder-window            # streaming-vs-offline vocoder error
 
 ``--bf16``: HuBERT and the vocoder under bf16 autocast (CPUs with avx512_bf16/AMX).
 ``--agreement``: per unit look-ahead, the share of frames whose streaming unit equals the
@@ -39,6 +40,7 @@ from dgslm.encoder.kmeans import KMeansQuantizer
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.live import DuplexSession
 from dgslm.live.units import StreamingUnits
+from dgslm.live.vocoder import StreamingVocoder
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch, make_generator
 from dgslm.lm.hub import SpeechDLM
@@ -141,6 +143,22 @@ def agreement(encoder: UnitEncoder, audio: np.ndarray, lookaheads, context: int)
     return shares
 
 
+def vocoder_table(pipe: DialoguePipeline, audio: np.ndarray) -> None:
+    """SNR and max |error| of the streaming vocoder against offline vocoding, per window."""
+    units = pipe.encoder.units(torch.from_numpy(audio)[None])[0].tolist()
+    offline = pipe.vocoder.code2wav(units).numpy()
+    start = 8 * 320  # after warm-up
+    print(f"vocoder window (units behind / ahead): SNR dB, max |error| (offline peak {np.abs(offline).max():.3f})")
+    for context in (0, 2, 4, 8):
+        cells = []
+        for lookahead in (0, 1, 2, 3, 4):
+            voc = StreamingVocoder(pipe.vocoder, 0, context, lookahead)
+            live = np.concatenate([o for u in units if (o := voc.push(u)) is not None])
+            ref, err = offline[start : len(live)], live[start:] - offline[start : len(live)]
+            cells.append(f"{10 * np.log10((ref**2).sum() / (err**2).sum()):5.1f} dB {np.abs(err).max():.4f}")
+        print(f"  behind {context}: " + " | ".join(f"ahead {a}: {c}" for a, c in enumerate(cells)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="demo,released")
@@ -149,10 +167,14 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--hubert-context", type=int, default=10, help="left-context frames of streaming HuBERT")
     parser.add_argument("--agreement", action="store_true")
+    parser.add_argument("--vocoder-window", action="store_true", help="streaming vs offline vocoder, per window")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     audio = person_audio(args.seconds)
     torch.inference_mode().__enter__()
+    if args.vocoder_window:
+        vocoder_table(DialoguePipeline.from_pretrained(device="cpu"), audio)
+        return
     if args.agreement:
         lookaheads = (0, 1, 2, 4, 8)
         demo = DialoguePipeline.from_pretrained(device="cpu").encoder
