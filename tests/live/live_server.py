@@ -15,21 +15,19 @@ SEED = 7
 
 
 @functools.cache
-def demo_pipeline():
-    """The bundled demo models (an empty cache folder: never models a user downloaded)."""
-    from dgslm.pipeline.dialogue import DialoguePipeline
+def demo_session() -> DuplexSession:
+    """A session on the bundled demo models (an empty cache: never models a user downloaded), seeded."""
     from dgslm.pipeline.resolve import resolve_model_paths
 
     with tempfile.TemporaryDirectory() as empty:
         paths = resolve_model_paths(cache=empty)
     assert all(source.startswith("demo ") for source in paths.sources.values()), paths.sources
-    return DialoguePipeline.from_pretrained(paths, "cpu")
+    return DuplexSession.from_pretrained(seed=SEED, device="cpu", paths=paths)
 
 
 def make_session() -> DuplexSession:
-    """A new duplex session on the demo models, seeded, without catching up (deterministic)."""
-    pipe = demo_pipeline()
-    return DuplexSession(pipe.encoder, pipe.lm, pipe.vocoder, seed=SEED)
+    """A new session on the demo models (loaded once), seeded, without catching up (deterministic)."""
+    return demo_session().new_session()
 
 
 class RunningServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import aiohttp
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import soundfile as sf
 from live_server import make_session
 
+from dgslm.cli.main import main
 from dgslm.live.server import MAX_CONTROL_BYTES, MAX_MESSAGE_BYTES, float_to_pcm16
 
 FRAME = 320
@@ -193,3 +195,28 @@ def test_an_idle_session_times_out(server):
             return await closed_by(ws)
 
     assert run(scenario()) == (1001, "idle for 3 s")
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--max-sessions", "0"], "--max-sessions must be >= 1, got 0"),
+        (["--idle-timeout", "0"], "--idle-timeout must be > 0, got 0.0"),
+        (["--port", "70000"], "--port must be in 0..65535, got 70000"),
+        (["--beam-search"], "--beam-search cannot run live"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+    ],
+)
+def test_serve_refuses_bad_flags(flags, error, capsys):
+    assert main(["serve", *flags]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dgslm serve: error: ") and error in err and "\n" not in err
+
+
+def test_serve_says_when_the_port_is_taken(capsys, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--record-dir", str(tmp_path)]) == 1
+    assert f"dgslm serve: error: cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err

@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
-    add_model_arguments(parser)
+    voc = parser.add_argument_group("vocoder")
+    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
+    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
+    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:
@@ -69,8 +73,8 @@ def units_prompt(
 
 
 def run(args: argparse.Namespace) -> int:
-    from dgslm.cli.options import model_paths
     from dgslm.errors import DgslmError
+    from dgslm.pipeline.resolve import resolve_model_paths
 
     if (args.prompt is None) == (args.units is None):
         raise DgslmError("give either a prompt audio file or --units CODES")
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.prompt if args.prompt is not None else args.units).is_file():
         raise DgslmError("no such file", args.prompt if args.prompt is not None else args.units)
     needed = ("speech_dlm", "hifigan") if args.units is not None else ("hubert", "speech_dlm", "hifigan")
-    paths = model_paths(args, needed)
+    paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
+                                args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
     from dgslm.audio import load_audio, write_wav
     from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt

@@ -26,7 +26,9 @@ from torch import Tensor
 from dgslm.errors import DgslmError
 from dgslm.lm.generate import GenerationConfig, _non_units, make_generator
 from dgslm.lm.hub import SpeechDLM
-from dgslm.lm.search import NEG_INF, DurationCounter, sample_step
+from dgslm.lm.search import NEG_INF, DurationCounter, keep_only, sample_step
+
+FORCED_LPROB = -30.0  # log-prob of the stand-in for the person's forced unit in the random draw
 
 
 class DialogueStep:
@@ -104,17 +106,27 @@ class DialogueStep:
         self.logits, self.durations = self._feed(pair)
 
     def _sample(self) -> Tensor:
-        """The model channel's unit from the current logits (copies forced by the durations)."""
-        lprobs = F.log_softmax(self.logits[self.bot].float() / self.temperature, dim=-1)
-        lprobs[self.banned] = NEG_INF
+        """The model channel's unit from the current logits (copies forced by the durations).
+
+        The random generator is used exactly as :func:`dgslm.lm.generate.generate_batch` uses it
+        with the person's channel forced (one draw per channel and frame, in channel order; the
+        person's draw is from a one-unit distribution), so that a live session samples the units
+        offline generation samples from the same units and seed. With top-p that holds while the
+        model gives the person's next unit a probability under p (offline, the forced unit's
+        probability decides how many candidates its draw takes; live, the person's unit is not
+        known yet when the model's is drawn)."""
+        lprobs = torch.full((2, self.logits.shape[-1]), NEG_INF, device=self.device)
+        lprobs[self.user, self.eos] = FORCED_LPROB  # the person's unit is forced: a one-unit distribution
+        lprobs[self.bot] = F.log_softmax(self.logits[self.bot].float() / self.temperature, dim=-1)
+        lprobs[self.bot, self.banned] = NEG_INF
         if self.counter is not None:  # as generate_batch: is the input unit a repeat of the one before?
             previous = self.tokens[-1]
             repeated = previous.eq(self.tokens[-2]) if self.frame > 0 else torch.zeros_like(previous, dtype=torch.bool)
-            if bool(self.counter.update(self.frame, self.durations[None], repeated[None])[0, self.bot]):
-                return previous[self.bot]
-        chosen, _ = sample_step(lprobs.view(1, 1, 1, -1), self.frame, self.config.sampling_topk,
+            copy = self.counter.update(self.frame, self.durations[None], repeated[None])[0]
+            lprobs = keep_only(lprobs, previous, copy & (torch.arange(2, device=self.device) == self.bot))
+        chosen, _ = sample_step(lprobs.view(1, 1, 2, -1), self.frame, self.config.sampling_topk,
                                 self.config.sampling_topp, self.generator)  # fmt: skip
-        return chosen.view(())
+        return chosen.view(2)[self.bot]
 
     def _feed(self, pair: Tensor) -> tuple[Tensor, Tensor | None]:
         """Append one position (both channels' ids) -> its (2, V) logits and (2,) durations."""

@@ -76,11 +76,11 @@ def short_reason(text: str) -> str:
 class SessionPool:
     """Engine sessions for the connections, at most ``limit`` in use; idle ones are reused after ``reset()``."""
 
-    def __init__(self, factory: Callable[[], Any], limit: int):
+    def __init__(self, factory: Callable[[], Any], limit: int, ready: list[Any] | None = None):
         self.factory = factory
         self.limit = limit
         self.active = 0
-        self._idle: list[Any] = []
+        self._idle: list[Any] = list(ready or [])  # sessions made already, for the first connections
 
     def reserve(self) -> bool:
         """Count one more session in use, unless the limit is reached (event loop only)."""
@@ -210,9 +210,10 @@ class Connection:
 class LiveServer:
     """The application: the page, the WebSocket endpoint, the session pool and the executor."""
 
-    def __init__(self, config: ServerConfig, factory: Callable[[], Any]):
+    def __init__(self, config: ServerConfig, factory: Callable[[], Any], ready: list[Any] | None = None):
+        """``factory`` makes a new engine session; ``ready``: sessions made already (reused first)."""
         self.config = config
-        self.pool = SessionPool(factory, config.max_sessions)
+        self.pool = SessionPool(factory, config.max_sessions, ready)
         self.executor = ThreadPoolExecutor(max_workers=config.max_sessions + 1, thread_name_prefix="dgslm-live")
         self.sockets: set[web.WebSocketResponse] = set()
         self.app = web.Application()

@@ -13,7 +13,8 @@ before), played from the end of frame k: the model is heard
 offline alignment of the same units.
 
 Falling behind: every call's compute is timed; a call over the 20 ms frame is a "late frame"
-and a backlog (compute beyond 20 ms per frame, never below 0) is kept. With ``catch_up``
+and a backlog (compute beyond 20 ms per frame, never below 0) is kept; the first late
+frame and every 50th are logged as warnings. With ``catch_up``
 (live use: ``dgslm duplex --realtime``), while the backlog exceeds one frame the session
 skips frames: the model's unit is its previous unit (held, no forward pass), the person's
 unit is fed later, the vocoder is not run and the model's audio of that frame is silence;
@@ -46,7 +47,8 @@ FRAME_SAMPLES = 320  # 20 ms at 16 kHz: one unit frame
 FRAME_MS = 1000 * FRAME_SAMPLES / SAMPLE_RATE
 DEFAULT_UNIT_LOOKAHEAD = 2  # frames (see docs/live.md for the agreement table)
 HUBERT_CONTEXT = 50  # frames of left context of a streaming HuBERT window
-DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 1
+DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 2
+LATE_REPORT_EVERY = 50  # late frames between two "falling behind" warnings
 
 
 class DuplexSession:
@@ -68,19 +70,25 @@ class DuplexSession:
         vocoder_context: int = DEFAULT_VOCODER_CONTEXT,
         vocoder_lookahead: int = DEFAULT_VOCODER_LOOKAHEAD,
         catch_up: bool = False,
+        unit_context: int = HUBERT_CONTEXT,
     ):
-        """``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without).
+        """``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without);
+        ``unit_context``: frames of left context of a windowed (HuBERT) unit encoder.
         ``speaker``: the vocoder's speaker id of the model's voice (multi-speaker vocoders)."""
         if vocoder.sample_rate != SAMPLE_RATE or vocoder.cfg.hop_size != FRAME_SAMPLES:
             raise DgslmError(f"the live engine needs a 16 kHz vocoder with {FRAME_SAMPLES} samples per unit")
         if unit_lookahead is None:
             exact = exact_lookahead(encoder)
             unit_lookahead = DEFAULT_UNIT_LOOKAHEAD if exact is None else min(exact, DEFAULT_UNIT_LOOKAHEAD)
-        self.units = StreamingUnits(encoder, unit_lookahead, HUBERT_CONTEXT)
+        self.options = dict(config=config, seed=seed, user_channel=user_channel, speaker=speaker,
+                            unit_lookahead=unit_lookahead, vocoder_context=vocoder_context,
+                            vocoder_lookahead=vocoder_lookahead, catch_up=catch_up, unit_context=unit_context)  # fmt: skip
+        self.units = StreamingUnits(encoder, unit_lookahead, unit_context)
         self.dialogue = DialogueStep(lm, config or GenerationConfig(), user_channel, seed)
         self.vocoder = StreamingVocoder(vocoder, speaker, vocoder_context, vocoder_lookahead)
         self.user_channel = user_channel
         self.catch_up = catch_up
+        self.clock = time.perf_counter  # seconds; the compute of a frame is timed with it
         self.reset()
 
     @classmethod
@@ -98,14 +106,21 @@ class DuplexSession:
         :func:`dgslm.pipeline.resolve.resolve_model_paths` in ``kwargs``: hubert, km, layer,
         speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, no_demo; the bundled demo by
         default). The model speaks with ``speakers[model channel]``. Other ``kwargs``:
-        the engine options of :class:`DuplexSession` (unit_lookahead, vocoder_context,
-        vocoder_lookahead, catch_up)."""
+        the engine options of :class:`DuplexSession` (unit_lookahead, unit_context,
+        vocoder_context, vocoder_lookahead, catch_up)."""
         from dgslm.pipeline.dialogue import DialoguePipeline
 
         flags = {k: kwargs.pop(k) for k in list(kwargs) if k in PATH_FLAGS}
         pipe = DialoguePipeline.from_pretrained(paths, device, speakers, **flags)
         return cls(pipe.encoder, pipe.lm, pipe.vocoder, config, seed, user_channel,
                    speakers[1 - user_channel], **kwargs)  # fmt: skip
+
+    def new_session(self, **overrides) -> DuplexSession:
+        """A new, independent session on the same models (loaded once, shared read-only: e.g. one
+        session per connection of a server). ``overrides``: options of :class:`DuplexSession`
+        (seed, user_channel, speaker, config, catch_up, ...)."""
+        encoder, lm, vocoder = self.units.encoder, self.dialogue.lm, self.vocoder.vocoder
+        return DuplexSession(encoder, lm, vocoder, **(self.options | overrides))
 
     # ---- the session ------------------------------------------------------------------------
 
@@ -126,13 +141,15 @@ class DuplexSession:
         self.vocoder.reset()
         self.compute_ms: list[float] = []
         self.backlog_ms = 0.0
+        self.late = 0
         self.skipped = 0
         self.deferred: list[int] = []  # the person's units not yet fed (skipped frames)
+        self.user_units: list[int] = []  # the units of both channels, as the model saw them
         self.model_units: list[int] = []
 
     def step(self, pcm: np.ndarray) -> np.ndarray:
         """The person's 20 ms (float32 ``(320,)`` in [-1, 1]) -> the model's 20 ms."""
-        start = time.perf_counter()
+        start = self.clock()
         frame = np.asarray(pcm)
         if frame.shape != (FRAME_SAMPLES,):
             raise DgslmError(f"a live frame is {FRAME_SAMPLES} samples (20 ms at 16 kHz) of one channel, "
@@ -140,11 +157,15 @@ class DuplexSession:
         if not np.issubdtype(frame.dtype, np.floating) or not np.isfinite(frame).all():
             raise DgslmError(f"a live frame must hold finite float samples in [-1, 1], got {frame.dtype}")
         out = self._step(np.clip(frame.astype(np.float32), -1.0, 1.0))
-        elapsed = (time.perf_counter() - start) * 1000
+        elapsed = (self.clock() - start) * 1000
         self.compute_ms.append(elapsed)
         self.backlog_ms = max(0.0, self.backlog_ms + elapsed - FRAME_MS)
         if elapsed > FRAME_MS:
-            logger.debug("frame %d took %.1f ms (> %.0f ms): falling behind", len(self.compute_ms), elapsed, FRAME_MS)
+            self.late += 1
+            if self.late == 1 or self.late % LATE_REPORT_EVERY == 0:
+                logger.warning("falling behind real time: %d of %d frames took over %.0f ms (frame %d: %.1f ms)%s",
+                               self.late, len(self.compute_ms), FRAME_MS, len(self.compute_ms), elapsed,
+                               "" if self.catch_up else "; nothing is skipped (catch_up is off)")  # fmt: skip
         return out
 
     def _step(self, frame: np.ndarray) -> np.ndarray:
@@ -154,6 +175,7 @@ class DuplexSession:
             return silence  # the model's first unit waits for the person's look-ahead
         if user is not None:
             self.deferred.append(user)
+            self.user_units.append(user)
         if self.catch_up and self.backlog_ms > FRAME_MS and self.model_units:
             self.skipped += 1
             logger.warning("falling behind by %.0f ms: frame %d skipped (model unit held, no audio)",
@@ -169,6 +191,13 @@ class DuplexSession:
         audio = self.vocoder.push(unit)
         return silence if audio is None else audio
 
+    def unit_history(self) -> dict[str, str]:
+        """``{channel: "u u u"}``: the frames of the session both channels have units for."""
+        n = min(len(self.user_units), len(self.model_units))
+        channels = self.dialogue.lm.channels
+        return {channels[self.user_channel]: " ".join(map(str, self.user_units[:n])),
+                channels[1 - self.user_channel]: " ".join(map(str, self.model_units[:n]))}  # fmt: skip
+
     def stats(self) -> dict:
         """frames, algorithmic latency, per-frame compute p50/p95/max (ms), late frames (compute
         over 20 ms), skipped frames, real-time factor (compute time / audio time)."""
@@ -180,7 +209,7 @@ class DuplexSession:
             "compute_ms_p50": float(np.percentile(ms, 50)),
             "compute_ms_p95": float(np.percentile(ms, 95)),
             "compute_ms_max": float(ms.max()),
-            "late_frames": int((ms > FRAME_MS).sum()) if frames else 0,
+            "late_frames": self.late,
             "skipped_frames": self.skipped,
             "real_time_factor": float(ms.sum() / (frames * FRAME_MS)) if frames else 0.0,
         }

@@ -22,7 +22,7 @@ from dgslm.vocoder.unit_vocoder import UnitVocoder
 class StreamingVocoder:
     """:meth:`push` one unit per frame; get the audio of the frame ``lookahead`` units back."""
 
-    def __init__(self, vocoder: UnitVocoder, speaker: int = 0, context: int = 4, lookahead: int = 1):
+    def __init__(self, vocoder: UnitVocoder, speaker: int = 0, context: int = 4, lookahead: int = 2):
         if context < 0 or lookahead < 0:
             raise ValueError(f"context and look-ahead must be >= 0, got {context} and {lookahead}")
         self.vocoder = vocoder
