@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_model_arguments, add_sampling_arguments
+from dgslm.cli.options import add_sampling_arguments, add_synthesis_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_synthesis_arguments(parser)
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:

@@ -52,6 +52,15 @@ def model_path_flags(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names}
 
 
+def add_synthesis_arguments(parser: argparse.ArgumentParser) -> None:
+    """The vocoder's speakers, the model files and ``--device`` of the audio commands."""
+    voc = parser.add_argument_group("vocoder")
+    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
+    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
+    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of a live session (``dgslm duplex``, ``dgslm serve``): the person's channel, the
     engine's look-aheads, sampling, vocoder speakers, model files, device and threads."""
@@ -62,11 +71,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--vocoder-lookahead", type=int, default=None, help="units ahead of the vocoded frame")
     engine.add_argument("--vocoder-context", type=int, default=None, help="units behind the vocoded frame")
     add_sampling_arguments(parser.add_argument_group("sampling (one sample: --beam-size is not used live)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_synthesis_arguments(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: per-frame work is small, more threads mostly wait)")  # fmt: skip
 

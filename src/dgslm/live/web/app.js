@@ -102,7 +102,11 @@ function onControl(message) {
     $("status").textContent = `Connected (session ${message.session}). Talk!`;
   } else if (message.type === "stats") {
     const p = (v) => (Number.isFinite(v) ? v.toFixed(1) : "–");
-    $("compute").textContent = `${p(message.compute_ms_p50)} / ${p(message.compute_ms_p95)} ms, ${message.late_frames} late`;
+    $("compute").textContent =
+      `${p(message.compute_ms_p50)} / ${p(message.compute_ms_p95)} ms, ${message.late_frames} late, ${message.skipped_frames ?? 0} skipped`;
+    if (median(live.rtt) > 1000) {
+      $("status").textContent = "The server is falling behind real time: this machine computes frames slower than they come.";
+    }
     live.stats = message;
   }
   showLatency();
