@@ -11,10 +11,10 @@ import aiohttp
 import numpy as np
 import pytest
 import soundfile as sf
-from live_server import make_session
+from live_server import RunningServer, make_session
 
 from dgslm.cli.main import main
-from dgslm.live.server import MAX_CONTROL_BYTES, MAX_MESSAGE_BYTES, float_to_pcm16
+from dgslm.live.server import MAX_CONTROL_BYTES, MAX_MESSAGE_BYTES, ServerConfig, float_to_pcm16
 
 FRAME = 320
 
@@ -220,3 +220,35 @@ def test_serve_says_when_the_port_is_taken(capsys, tmp_path):
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port), "--record-dir", str(tmp_path)]) == 1
     assert f"dgslm serve: error: cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err
+
+
+def test_pages_of_other_origins_cannot_connect(server):
+    async def attempt(origin):
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.ws_connect(server.ws_url, headers={"Origin": origin}) as ws:
+                    return (await ws.receive_json())["type"]
+            except aiohttp.WSServerHandshakeError as err:
+                return err.status
+
+    assert run(attempt("http://evil.example")) == 403
+    assert run(attempt(server.url.rstrip("/"))) == "hello"  # the page's own origin
+
+
+def test_stopping_the_server_closes_and_records_open_sessions(tmp_path):
+    running = RunningServer(ServerConfig(port=0, record_dir=tmp_path, max_sessions=1))
+    frames = person_frames(10, seed=5)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http, http.ws_connect(running.ws_url) as ws:
+            await ws.receive_json()
+            for frame in frames:
+                await ws.send_bytes(frame.tobytes())
+                await ws.receive_bytes()
+            await asyncio.get_running_loop().run_in_executor(None, running.stop)
+            return await closed_by(ws)
+
+    assert run(scenario()) == (1001, "server shutting down")
+    (wav,) = tmp_path.glob("*.wav")
+    np.testing.assert_array_equal(sf.read(wav, dtype="int16")[0][:, 0], frames.reshape(-1))
+    assert json.loads(wav.with_suffix(".json").read_text())["close"] == {"code": 1001, "reason": "server shutting down"}

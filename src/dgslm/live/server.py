@@ -34,6 +34,7 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024  # larger messages are refused by aiohttp itself (close 1009, no reason text)
 MAX_CONTROL_BYTES = 1024
 BUSY = 1013  # "try again later" (RFC 6455 registry)
+SHUTDOWN = "server shutting down"
 
 
 class ProtocolError(Exception):
@@ -182,6 +183,8 @@ class Connection:
                 await self.ws.send_json(answer)
             elif msg.type == WSMsgType.ERROR:  # aiohttp has already closed it (e.g. 1009 message too big)
                 return self.ws.close_code or WSCloseCode.PROTOCOL_ERROR, str(msg.data)
+            elif self.server.shutting_down:
+                return WSCloseCode.GOING_AWAY, SHUTDOWN
             else:  # the client closed the connection
                 return self.ws.close_code or WSCloseCode.OK, "closed by the client"
 
@@ -216,6 +219,7 @@ class LiveServer:
         self.pool = SessionPool(factory, config.max_sessions, ready)
         self.executor = ThreadPoolExecutor(max_workers=config.max_sessions + 1, thread_name_prefix="dgslm-live")
         self.sockets: set[web.WebSocketResponse] = set()
+        self.shutting_down = False
         self.app = web.Application()
         self.app.router.add_get("/", self.index)
         self.app.router.add_get("/ws", self.websocket)
@@ -273,8 +277,9 @@ class LiveServer:
 
     async def close_all(self, app: web.Application) -> None:
         """On shutdown, close every open session (they are recorded as usual)."""
+        self.shutting_down = True
         for ws in list(self.sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=SHUTDOWN.encode())
 
     async def stop_executor(self, app: web.Application) -> None:
         self.executor.shutdown(wait=True)
