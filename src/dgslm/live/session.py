@@ -18,8 +18,9 @@ frame and every 50th are logged as warnings. With ``catch_up``
 (live use: ``dgslm duplex --realtime``), while the backlog exceeds one frame the session
 skips frames: the model's unit is its previous unit (held, no forward pass), the person's
 unit is fed later, the vocoder is not run and the model's audio of that frame is silence;
-every skip is counted (``skipped_frames``) and logged. Without ``catch_up`` (the default,
-deterministic) nothing is skipped and late frames are only counted and logged.
+every skip is counted (``skipped_frames``) and logged (the first, then every 50th). Without
+``catch_up`` (the default, deterministic) nothing is skipped and late frames are only counted
+and logged.
 """
 
 from __future__ import annotations
@@ -184,8 +185,9 @@ class DuplexSession:
             self.user_units.append(user)
         if self.catch_up and self.backlog_ms > FRAME_MS and self.model_units:
             self.skipped += 1
-            logger.warning("falling behind by %.0f ms: frame %d skipped (model unit held, no audio)",
-                           self.backlog_ms, len(self.compute_ms))  # fmt: skip
+            if self.skipped == 1 or self.skipped % LATE_REPORT_EVERY == 0:
+                logger.warning("behind real time by %.0f ms: %d frames skipped so far (model unit held, no audio)",
+                               self.backlog_ms, self.skipped)  # fmt: skip
             self.model_units.append(self.dialogue.hold())
             self.vocoder.skip(self.model_units[-1])
             return silence
