@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_sampling_arguments, generation_config
+from dgslm.cli.options import add_sampling_arguments, add_synthesis_arguments, generation_config
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    models = parser.add_argument_group("model files (default: the cache, then the bundled demo)")
-    models.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
-    models.add_argument("--km", help="k-means file (original pickle or .safetensors)")
-    models.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
-    models.add_argument("--speech-dlm", help="SpeechDLM checkpoint (.pt) or converted folder")
-    models.add_argument("--speech-dlm-data", help="folder of dict.unitA.txt/dict.unitB.txt (default: the checkpoint's)")
-    models.add_argument("--vocoder", help="unit HiFi-GAN checkpoint or converted folder")
-    models.add_argument("--vocoder-cfg", help="vocoder config.json (default: the one beside the vocoder)")
-    models.add_argument(
-        "--no-demo", action="store_true", help="never fall back to the bundled demo models (also: DGSLM_NO_DEMO=1)"
-    )
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_synthesis_arguments(parser)
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:

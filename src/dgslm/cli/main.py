@@ -31,10 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vocode": ("vocode", "unit code files to stereo wavs with a unit HiFi-GAN"),
     "train-vocoder": ("train_vocoder", "train a unit HiFi-GAN vocoder on your audio and units"),
     "generate": ("generate", "continue a stereo spoken dialogue: audio in, audio out"),
+    "duplex": ("duplex", "talk to the model: play a person's audio into the live engine, 20 ms at a time"),
     "evaluate": ("evaluate", "turn-taking statistics of stereo dialogues (IPUs, pauses, gaps, overlaps)"),
     "download": ("download", "fetch the released dGSLM model files into the cache"),
     "convert": ("convert", "convert original checkpoints into dgslm safetensors folders"),
     "synth-corpus": ("synth_corpus", "make a synthetic two-speaker conversation corpus"),
+    "serve": ("serve", "talk to the model in a web browser: the page and its WebSocket server"),
 }
 
 
