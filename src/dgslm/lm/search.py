@@ -20,7 +20,8 @@ class DurationCounter:
     Delayed mode (the release): a unit's predicted duration is read at the step where it is
     the input, so a run of ``d`` frames gets ``d - 1`` forced copies. Non-delayed mode reads
     the duration at the step the unit is emitted. The counter is *not* reset when a prompt
-    token is forced (the original's quirk, kept for identical outputs).
+    token is forced, and beam search does not reorder the non-delayed ``jumped`` mask (both
+    the original's quirks, kept for identical outputs).
     """
 
     def __init__(self, rows: int, channels: int, delayed: bool, temperature: float, device: torch.device):
@@ -51,8 +52,11 @@ class DurationCounter:
         return copy
 
     def reorder(self, index: Tensor) -> None:
+        """Follow a beam reordering. Only the counts move: the original keeps the non-delayed
+        "jumped at the previous step" mask in the rows' order *before* the reordering (its
+        ``dur_counter_jump_indices`` is never reordered), and beam search matches it only if
+        we do the same."""
         self.count = self.count.index_select(0, index)
-        self.jumped = self.jumped.index_select(0, index)
 
 
 def keep_only(lprobs: Tensor, token: Tensor, where: Tensor) -> Tensor:
