@@ -150,3 +150,22 @@ def beam_step(lprobs: Tensor, cumulative: Tensor, step: int) -> tuple[Tensor, Te
     tokens = top_tokens.flatten(1).gather(1, flat).view(bsz, beam, channels)
     scores = top_scores.flatten(1).gather(1, flat).view(bsz, beam, channels)
     return source, tokens, scores
+
+
+def block_repeated_ngrams(lprobs: Tensor, tokens: Tensor, n: int, free: Tensor | None = None) -> Tensor:
+    """fairseq's ``no_repeat_ngram_size``, per channel: where the last ``n - 1`` tokens of a
+    row's channel (``tokens`` (rows, C, T), the start symbol included) occurred before, the
+    tokens that followed them there get -inf in ``lprobs`` (rows, C, V). ``free`` (rows, C):
+    where False (a forced prompt unit or duration copy) nothing is blocked."""
+    width = tokens.shape[-1]
+    starts = width + 1 - n  # earlier (n-1)-grams that have a following token
+    if n < 2 or starts <= 0:
+        return lprobs
+    last = tokens[..., width - n + 1 :]  # (rows, C, n - 1)
+    earlier = tokens[..., : width - 1].unfold(-1, n - 1, 1)[..., :starts, :]  # (rows, C, starts, n - 1)
+    match = earlier.eq(last[..., None, :]).all(-1)  # (rows, C, starts)
+    if free is not None:
+        match &= free[..., None]
+    following = tokens[..., n - 1 : n - 1 + starts]
+    banned = torch.zeros_like(lprobs, dtype=torch.int32).scatter_add_(-1, following, match.int()) > 0
+    return lprobs.masked_fill(banned, NEG_INF)
