@@ -59,7 +59,13 @@ def load_fairseq_checkpoint(path: str | os.PathLike) -> tuple[SpeechDLMConfig, d
 
     Every hyper-parameter comes from the cfg (``args`` of legacy files becomes a dict); the
     vocabulary size comes from the embedding. Only allow-listed globals are unpickled."""
-    ckpt = safe_torch_load(path)
+    return parse_fairseq_checkpoint(safe_torch_load(path), path)
+
+
+def parse_fairseq_checkpoint(
+    ckpt: Any, path: str | os.PathLike
+) -> tuple[SpeechDLMConfig, dict[str, Tensor], dict[str, Any]]:
+    """The loaded contents of a ``.pt`` -> (config, our state dict, the raw cfg dict)."""
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), Mapping):
         raise DgslmError("not a fairseq checkpoint: no 'model' state dict", path)
     raw_cfg = ckpt.get("cfg") or ckpt.get("args")
@@ -191,15 +197,23 @@ def is_pretrained_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG).is_file() and (Path(path) / WEIGHTS).is_file()
 
 
-def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
-    """One of our folders -> (model, {channel: Dictionary})."""
+def read_pretrained(
+    folder: str | os.PathLike,
+) -> tuple[SpeechDLMConfig, dict[str, Tensor], dict[str, Dictionary]]:
+    """One of our folders -> (config, state dict, {channel: Dictionary})."""
     folder = Path(folder)
     meta = read_config(folder / CONFIG, FORMAT)
     try:
         cfg = SpeechDLMConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise DgslmError(f"bad model config: {err}", folder / CONFIG) from None
-    return build_model(cfg, load_weights(folder / WEIGHTS), folder / WEIGHTS), load_model_dictionaries(folder, cfg)
+    return cfg, load_weights(folder / WEIGHTS), load_model_dictionaries(folder, cfg)
+
+
+def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
+    """One of our folders -> (model, {channel: Dictionary})."""
+    cfg, state, dicts = read_pretrained(folder)
+    return build_model(cfg, state, Path(folder) / WEIGHTS), dicts
 
 
 def load_model(path: str | os.PathLike) -> SpeechDLMModel:
