@@ -5,7 +5,7 @@
 
 Output names: one output -> OUT.wav; several -> OUT_<sample>.wav for an audio prompt,
 OUT_<line>.wav / OUT_<line>_<sample>.wav for a code file (0-based). The model files are found
-by :func:`dgslm.pipeline.resolve.resolve_model_paths` (flags > cache > bundled demo, unless
+by :func:`dgslm.models.resolve.resolve_model_paths` (flags > cache > bundled demo, unless
 ``--no-demo`` or ``DGSLM_NO_DEMO=1``) before anything heavy is imported, so a missing model is
 reported at once. ``--units`` needs no HuBERT + k-means: only the SpeechDLM and the vocoder.
 """
@@ -59,8 +59,8 @@ def units_prompt(
     record: dict[str, str], channels: tuple[str, ...], prompt_seconds: float | None, path: str, line: int
 ) -> dict[str, str]:
     """The prompt of one code-file line: its first ``prompt_seconds`` (50 units a second) per channel."""
+    from dgslm.audio import FRAME_RATE
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.dialogue import FRAME_RATE
 
     if missing := [c for c in channels if c not in record]:
         raise DgslmError(f"no channel {missing[0]!r} in this line", path, line)
@@ -74,7 +74,7 @@ def units_prompt(
 
 def run(args: argparse.Namespace) -> int:
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.resolve import resolve_model_paths
+    from dgslm.models.resolve import resolve_model_paths
 
     if (args.prompt is None) == (args.units is None):
         raise DgslmError("give either a prompt audio file or --units CODES")
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
                                 args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
     config = generation_config(args)  # imports torch: after the model files are found
-    from dgslm.audio import load_audio, write_wav
-    from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt
+    from dgslm.audio import FRAME_RATE, load_audio, write_wav
+    from dgslm.pipeline.dialogue import DialoguePipeline, stereo_prompt
     from dgslm.units.codes import iter_code_file, write_code_file
 
     if args.prompt is not None:

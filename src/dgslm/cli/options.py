@@ -99,3 +99,25 @@ def generation_config(args: argparse.Namespace, **fixed: Any) -> GenerationConfi
     if "sampling" in values:
         values["sampling"] = not values["sampling"]  # --beam-search
     return GenerationConfig(**{**values, **fixed})
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """Task, criterion, batching and device flags shared by ``train`` and ``validate``."""
+    g = parser.add_argument_group("task (speech_dlm_task) and criterion (speech_dlm_criterion)")
+    g.add_argument("--task", default="speech_dlm_task", choices=["speech_dlm_task"])
+    g.add_argument("--criterion", default="speech_dlm_criterion", choices=["speech_dlm_criterion"])
+    g.add_argument("--fairseq-compat", action="store_true",
+                   help="reproduce the original's numbers exactly, including its delayed-duration "
+                        "leak across blocks and its mis-normalised global metrics")  # fmt: skip
+    g.add_argument("--max-tokens", type=int, default=None, help="tokens per batch")
+    g.add_argument(
+        "--batch-size", "--max-sentences", dest="batch_size", type=int, default=None, help="blocks per batch"
+    )
+    g.add_argument("--skip-invalid-size-inputs-valid-test", action="store_true")
+    g.add_argument("--required-batch-size-multiple", type=int, default=8)
+    g.add_argument("--num-workers", type=int, default=1, help="data loader worker processes")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    g.add_argument("--fp16", action="store_true", help="float16 autocast with dynamic loss scaling")
+    g.add_argument("--fp16-init-scale", type=float, default=128.0, help="initial fp16 loss scale (fairseq's default)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
