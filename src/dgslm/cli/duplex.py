@@ -69,7 +69,7 @@ def person_audio(path: str, input_channel: int | None) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.resolve import resolve_model_paths
+    from dgslm.models.resolve import resolve_model_paths
 
     if args.beam_search:
         raise DgslmError("--beam-search cannot run live (it revises past frames); duplex samples")

@@ -56,7 +56,7 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
 
 
 def add_model_arguments(group: argparse._ArgumentGroup) -> None:
-    """The model path flags of the audio commands (see :mod:`dgslm.pipeline.resolve`)."""
+    """The model path flags of the audio commands (see :mod:`dgslm.models.resolve`)."""
     group.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
     group.add_argument("--km", help="k-means file (original pickle or .safetensors)")
     group.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
