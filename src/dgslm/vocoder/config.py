@@ -93,7 +93,9 @@ class VocoderConfig:
         check_numbers(vars(self), {name: (int, 1) for name in sizes})
         if self.dur_predictor_params is not None:
             dur = vars(self.dur_predictor_params)
-            check_numbers(dur, {k: (int, 1) for k in ("encoder_embed_dim", "var_pred_hidden_dim", "var_pred_kernel_size")})
+            check_numbers(
+                dur, {k: (int, 1) for k in ("encoder_embed_dim", "var_pred_hidden_dim", "var_pred_kernel_size")}
+            )
             check_numbers(dur, {"var_pred_dropout": (float, 0)})
 
     @classmethod
