@@ -13,7 +13,6 @@ from typing import Any
 
 from dgslm.model_check import check_numbers
 
-
 _SIZES = ("vocab_size", "embed_dim", "input_dim", "output_dim", "ffn_dim", "layers", "attention_heads", "max_positions")
 _NUMBER_RULES = {
     **{name: (int, 1) for name in _SIZES},
