@@ -135,6 +135,10 @@ def encode_files(
 ) -> EncodeSummary:
     """Encode ``items`` into the code file ``output``; resumes from the journal if present."""
     output = Path(output)
+    if opts.per_channel_dir is not None and not opts.hide_fname:
+        for item in items:  # a name is a line prefix there: a line break would inject lines
+            if any(c in item.name for c in "\n\r|"):
+                raise item.error("a line break or '|' in the file name cannot be written to --per-channel-dir files")
     journal = journal_path(output)
     fingerprint = journal_fingerprint(encoder, opts)
     done = read_journal(journal, fingerprint)
