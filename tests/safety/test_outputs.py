@@ -149,3 +149,16 @@ def test_atomic_path_temporary_name_is_short(tmp_path):
         assert len(tmp.name) < 100
         tmp.write_bytes(b"ok")
     assert (tmp_path / ("x" * 250 + ".pt")).read_bytes() == b"ok"
+
+
+def test_vocode_line_longer_than_max_units_is_refused_up_front(reference, tmp_path, capsys):
+    codes = tmp_path / "codes.txt"
+    codes.write_text(
+        "{'audio': 'a', 'unitA': '1 2 3', 'unitB': '4 5 6'}\n{'audio': 'b', 'unitA': '1 2 3 4 5', 'unitB': '1'}\n"
+    )
+    folder = reference / "vocoder"
+    rc = main(["vocode", "--in-file", str(codes), "--vocoder", str(folder / "hifigan_vocoder"), "--vocoder-cfg",
+               str(folder / "config.json"), "--results-path", str(tmp_path / "out"), "--max-units", "4"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and f"{codes}:2: a line of 5 units is longer than --max-units 4" in err
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+MAX_UNITS = 500_000  # 10,000 s a line; synthesis runs in chunks, the stereo output takes ~1.3 GB
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute precision (autocast)"
     )
     parser.add_argument("--cpu", action="store_true", help="same as --device cpu (the original's flag)")
+    parser.add_argument(
+        "--max-units",
+        type=int,
+        default=MAX_UNITS,
+        help=f"longest unit line accepted (default {MAX_UNITS:,} = {MAX_UNITS // 50 // 3600} h; "
+        "the output needs about 2.6 KB of memory per unit)",
+    )
 
 
 def output_name(record: dict[str, str], index: int) -> str | None:
@@ -93,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
         raise DgslmError("no code lines to vocode", args.in_file)
     out_dir = Path(args.results_path)
     names = output_names(records, args.in_file)
+    for line, record in records:  # before any work: a line too long for memory is refused
+        longest = max((len(str(record.get(c, "")).split()) for c in channels), default=0)
+        if longest > args.max_units:
+            raise DgslmError(
+                f"a line of {longest:,} units is longer than --max-units {args.max_units:,}", args.in_file, line
+            )
     for (line, record), name in zip(tqdm(records, desc="vocode", unit="dialogue"), names):
         missing = [c for c in channels if c not in record]
         if missing:

@@ -123,10 +123,12 @@ class Trainer:
         dicts = load_dictionaries(cfg.data, task.channels)
         dictionary = dicts[task.channels[0]]
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        self.train_data = SpeechDLMDataset.load(cfg.data, "train", task, self.pad, self.eos)
+        self.train_data = SpeechDLMDataset.load(cfg.data, "train", task, self.pad, self.eos, len(dictionary))
         self.valid_data = None
         if not cfg.disable_validation and (Path(cfg.data) / f"{cfg.valid_subset}.{task.channels[0]}.idx").is_file():
-            self.valid_data = SpeechDLMDataset.load(cfg.data, cfg.valid_subset, task, self.pad, self.eos)
+            self.valid_data = SpeechDLMDataset.load(
+                cfg.data, cfg.valid_subset, task, self.pad, self.eos, len(dictionary)
+            )
         if model_cfg.vocab_size != len(dictionary):
             raise DgslmError(f"model vocabulary {model_cfg.vocab_size} != dictionary size {len(dictionary)}", cfg.data)
         self.model_cfg = model_cfg
