@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,10 @@ from dgslm.cli.main import main
 from dgslm.errors import DgslmError
 from dgslm.models.released import MODELS, download_models, find_model_files
 
-CONTENT = {
-    "hubert/hubert_fisher.pt": bytes(range(256)) * 1200,  # 300 KiB: several 1 MiB-less reads
-    "hubert/hubert_fisher_km_500.bin": b"kmeans" * 10,
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
+CONTENT = {  # small files of the right kinds: a download must load as what it stands for
+    "hubert/hubert_fisher.pt": (REFERENCE / "hubert" / "hubert_small.pt").read_bytes(),
+    "hubert/hubert_fisher_km_500.bin": (REFERENCE / "kmeans" / "km50.bin").read_bytes(),
 }
 
 

@@ -23,6 +23,7 @@ from dgslm.fileio import atomic_path
 from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
 from dgslm.lm.fairseq_cfg import read_model, write_cfg
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.model_check import build_checked, require_count
 from dgslm.model_folder import CONFIG, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
 from dgslm.units.dictionary import Dictionary
@@ -84,15 +85,14 @@ def parse_fairseq_checkpoint(
 def build_model(
     cfg: SpeechDLMConfig, state: Mapping[str, Tensor], path: str | os.PathLike | None = None
 ) -> SpeechDLMModel:
-    """A model with exactly ``state`` loaded (strict; a tied head may be left out)."""
-    model = SpeechDLMModel(cfg)
+    """A model with exactly ``state`` loaded (strict; a tied head may be left out). Its sizes
+    are checked against ``state`` before it is allocated (see :mod:`dgslm.model_check`)."""
     state = dict(state)
-    if cfg.share_input_output_embed:
-        state.setdefault(TIED_KEY, state.get("embed_tokens.weight"))
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
-        raise DgslmError(f"weights do not match the cfg: {', '.join(problems[:6])}", path)
+    if cfg.share_input_output_embed and "embed_tokens.weight" in state:
+        state.setdefault(TIED_KEY, state["embed_tokens.weight"])
+    require_count("layers", cfg.layers, state, "layers", path)
+    model = build_checked(lambda: SpeechDLMModel(cfg), state, path)
+    model.load_state_dict(state)
     model.tie_weights()
     return model
 

@@ -96,10 +96,12 @@ class Trainer:
         self.dictionaries = load_dictionaries(cfg.data, channels)
         dictionary = self.dictionaries[channels[0]]
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        self.train_data = SpeechDLMDataset.load(cfg.data, "train", channels, task, self.pad, self.eos)
+        self.train_data = SpeechDLMDataset.load(cfg.data, "train", channels, task, self.pad, self.eos, len(dictionary))
         self.valid_data = None
         if not cfg.disable_validation and (Path(cfg.data) / f"{cfg.valid_subset}.{channels[0]}.idx").is_file():
-            self.valid_data = SpeechDLMDataset.load(cfg.data, cfg.valid_subset, channels, task, self.pad, self.eos)
+            self.valid_data = SpeechDLMDataset.load(
+                cfg.data, cfg.valid_subset, channels, task, self.pad, self.eos, len(dictionary)
+            )
         if model_cfg.vocab_size != len(dictionary):
             raise DgslmError(f"model vocabulary {model_cfg.vocab_size} != dictionary size {len(dictionary)}", cfg.data)
         self.model_cfg = model_cfg
