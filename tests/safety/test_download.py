@@ -10,9 +10,9 @@ import re
 import threading
 
 import pytest
-from dgslm.pipeline.model_files import download_models, open_url
 
 from dgslm.errors import DgslmError
+from dgslm.models.released import download_models, open_url
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import soundfile as sf
 import torch
-from conftest import SRC
+from hostile import SRC
 
 from dgslm.vocoder.checkpoint import load_generator, save_generator
 from dgslm.vocoder.config import VocoderConfig

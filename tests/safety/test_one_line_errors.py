@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import assert_refused, run_dgslm
+from hostile import assert_refused, run_dgslm
 
 from dgslm.cli.main import main
 from dgslm.units.indexed_dataset import IndexedDataset

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 import soundfile as sf
-from conftest import SRC
+from hostile import SRC
 
 from dgslm.cli.main import main
 from dgslm.fileio import atomic_folder, atomic_path, atomic_write
