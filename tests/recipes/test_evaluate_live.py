@@ -78,7 +78,7 @@ def test_recipe_reports_the_full_model_and_its_deaf_control(heldout):
     for name in ("full", "full, deaf"):
         errors = results["per_minute_errors"][name]
         assert results["worst_error"][name] == pytest.approx(max(abs(v) for v in errors.values()))
-        for key, (lo, hi) in results["intervals"][name].items():
+        for lo, hi in results["intervals"][name].values():
             assert lo <= hi
     assert "pause takeover" in printed and (out / "results.md").read_text().strip() in printed
     # the sessions are cached: a second run reads them back and reports the same
