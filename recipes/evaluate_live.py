@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from dgslm.audio import load_audio
 from dgslm.encoder.kmeans import load_centers
+from dgslm.fileio import atomic_write
 from dgslm.units.codes import read_code_file
 
 CORPUS = "corpus units"
@@ -89,12 +90,30 @@ def engine_units(session, audio: np.ndarray) -> tuple[list[int], list[int]]:
 
 
 def sessions(name: str, path: str | None, data: Path | None, wavs: list[Path], hear: list[int], args) -> dict:
-    """Sessions of one model (cached in OUT/NAME.sessions.json): the person of dialogue
-    ``hear[i]`` played in, per dialogue ``i``; units, latency and person-unit agreement."""
-    cache = args.out / f"{name}.sessions.json"
-    key = [path, str(data), [str(w) for w in wavs], hear, args.seed, args.temperature, args.context_window]
-    if cache.is_file() and json.loads(cache.read_text())["key"] == key:
-        return json.loads(cache.read_text())
+    """Sessions of one model: per dialogue ``i`` the person of dialogue ``hear[i]`` played in
+    (seed ``--seed + i``); the units of both channels and the engine's latency in frames. Each
+    session is cached in OUT/NAME.sessions/DIALOGUE.json (an interrupted run resumes)."""
+    folder = args.out / f"{name}.sessions"
+    folder.mkdir(exist_ok=True)
+    engine, out = None, {"units": []}
+    for i, wav in enumerate(tqdm(wavs, desc=name, unit="dialogue")):
+        cache = folder / f"{wav.stem}.json"
+        key = [path, str(data), str(wavs[hear[i]]), args.seed + i, args.temperature, args.context_window]
+        if not cache.is_file() or json.loads(cache.read_text())["key"] != key:
+            engine = engine or load_engine(path, data, args)
+            audio, _ = load_audio(wavs[hear[i]])
+            person, model = engine_units(engine.new_session(seed=args.seed + i), audio[:, 0])
+            latency = round(engine.algorithmic_latency_ms * FRAME_RATE / 1000)
+            done = {"key": key, "audio": wav.stem, "latency_frames": latency, "person": person, "model": model}
+            with atomic_write(cache) as f:
+                json.dump(done, f)
+        out["units"].append(json.loads(cache.read_text()))
+    out["latency_frames"] = out["units"][0]["latency_frames"]
+    return out
+
+
+def load_engine(path: str | None, data: Path | None, args):
+    """The live engine (one thread) with the SpeechDLM at ``path`` (None: the bundled demo)."""
     import torch
 
     from dgslm.live.session import DuplexSession
@@ -102,16 +121,8 @@ def sessions(name: str, path: str | None, data: Path | None, wavs: list[Path], h
 
     torch.set_num_threads(1)
     paths = {"speech_dlm": path, "speech_dlm_data": str(data) if data else None} if path else {}
-    engine = DuplexSession.from_pretrained(
-        GenerationConfig(temperature=args.temperature, context_window=args.context_window), args.seed, 0, "cpu", **paths
-    )
-    out = {"key": key, "latency_frames": round(engine.algorithmic_latency_ms * FRAME_RATE / 1000), "units": []}
-    for i, wav in enumerate(tqdm(wavs, desc=name, unit="dialogue")):
-        audio, _ = load_audio(wavs[hear[i]])
-        person, model = engine_units(engine.new_session(seed=args.seed + i), audio[:, 0])
-        out["units"].append({"audio": wav.stem, "person": person, "model": model})
-    cache.write_text(json.dumps(out))
-    return out
+    config = GenerationConfig(temperature=args.temperature, context_window=args.context_window)
+    return DuplexSession.from_pretrained(config, args.seed, 0, "cpu", **paths)
 
 
 def render(records: list[dict], model: dict | None, latency: int, silence: int, centers, folder: Path) -> Path:

@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from commands import run_ok
 
@@ -83,9 +82,13 @@ def test_recipe_reports_the_full_model_and_its_deaf_control(heldout):
     assert "pause takeover" in printed and (out / "results.md").read_text().strip() in printed
     # the sessions are cached: a second run reads them back and reports the same
     before = (out / "results.json").read_text()
-    (out / "full.sessions.json").touch()
+    cached = sorted((out / "full.sessions").glob("*.json"))
+    assert [p.stem for p in cached] == [r["audio"] for r in records]
     run_ok([str(a) for a in args], env=env)
     assert (out / "results.json").read_text() == before
-    sessions = json.loads((out / "full.sessions.json").read_text())
-    assert sessions["latency_frames"] == 5  # the demo engine's 100 ms
-    assert np.all([len(s["model"]) > 0 for s in sessions["units"]])
+    for path, record in zip(cached, records):
+        session = json.loads(path.read_text())
+        assert session["latency_frames"] == 5  # the demo engine's 100 ms
+        assert len(session["model"]) == len(record["unitA"].split()) - 3  # look-ahead 2, + 1 unpaired
+    deaf = [json.loads(p.read_text())["key"][2] for p in sorted((out / "full_deaf.sessions").glob("*.json"))]
+    assert [Path(k).stem for k in deaf] == [r["audio"] for r in records[1:] + records[:1]]  # another's person
