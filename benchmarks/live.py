@@ -114,7 +114,7 @@ def offline_seconds(pipe: DialoguePipeline, audio: np.ndarray) -> float:
 
 
 def bench(name: str, pipe: DialoguePipeline, audio: np.ndarray, **engine) -> None:
-    session = DuplexSession(pipe.encoder, pipe.lm, pipe.vocoder, GenerationConfig(context_window=512), **engine)
+    session = DuplexSession(pipe.encoder, pipe.lm, pipe.vocoder, GenerationConfig(context_window=512, seed=0), **engine)
     for i in range(0, 20 * 320, 320):  # warm-up
         session.step(audio[i : i + 320])
     session.reset()

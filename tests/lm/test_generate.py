@@ -11,7 +11,7 @@ import torch
 
 from dgslm.errors import DgslmError
 from dgslm.lm import generate as generate_module
-from dgslm.lm.generate import GenerationConfig, decode, generate, generate_batch
+from dgslm.lm.generate import GenerationConfig, generate_batch
 from dgslm.lm.hub import SpeechDLM
 from dgslm.lm.search import DurationCounter, sample_step, top_p_candidates
 
@@ -64,7 +64,7 @@ def test_greedy_and_beam_match_the_original(file, runs, hub, cross_hub):
     for key, run in runs[file].items():
         if "prompt" not in run:
             continue
-        hypos = generate(model_hub, [run["prompt"]], _config(run["kwargs"]))[0]
+        hypos = model_hub.generate([run["prompt"]], _config(run["kwargs"]))[0]
         assert len(hypos) == len(run["hypos"]), key
         for ours, theirs in zip(hypos, run["hypos"]):
             # the original's ids end with eos; ours are the units only
@@ -72,7 +72,7 @@ def test_greedy_and_beam_match_the_original(file, runs, hub, cross_hub):
             assert ours.score == pytest.approx(theirs["score"], abs=1e-4), key
             expected = torch.tensor(theirs["positional_scores"])
             torch.testing.assert_close(ours.positional_scores, expected, atol=1e-4, rtol=0)
-        assert decode(model_hub, hypos[0]) == run["sample"], key
+        assert model_hub.decode(hypos[0].tokens) == run["sample"], key
         checked += 1
     assert checked == (12 if file == "generate.json" else 8)
 
@@ -80,7 +80,7 @@ def test_greedy_and_beam_match_the_original(file, runs, hub, cross_hub):
 def test_prompt_fed_in_small_chunks_gives_the_same_hypotheses(runs, hub, monkeypatch):
     run = runs["generate.json"]["rand50/beam5_b80"]
     monkeypatch.setattr(generate_module, "PREFILL_CHUNK", 4)  # 51 known positions: 13 chunks
-    hypos = generate(hub, [run["prompt"]], _config(run["kwargs"]))[0]
+    hypos = hub.generate([run["prompt"]], _config(run["kwargs"]))[0]
     assert [h.tokens.tolist() for h in hypos] == [[r["tokens"][ch][:-1] for ch in hub.channels] for r in run["hypos"]]
     assert [h.score for h in hypos] == pytest.approx([r["score"] for r in run["hypos"]], abs=1e-4)
 
@@ -135,7 +135,7 @@ def test_unknown_units_leave_a_channel_free(hub, prompts):
 
 
 def test_verbose_logs_source_hypotheses_and_positional_scores(hub, prompts, caplog):
-    with caplog.at_level(logging.INFO, logger="dgslm.lm.generate"):
+    with caplog.at_level(logging.INFO, logger="dgslm.lm.hub"):
         hub.sample({"unitA": "7", "unitB": "7"}, max_len_b=10, sampling=False, beam=2, verbose=True)
     lines = [r.getMessage().split("\t")[0] for r in caplog.records]
     assert lines == ["S", "H", "P", "H", "P"]
@@ -241,8 +241,8 @@ def test_too_long_prompts_can_be_skipped_and_short_max_len_truncates(hub, prompt
 def test_a_batch_over_the_cache_budget_is_decoded_in_passes_with_the_same_outputs(hub, runs):
     batched = runs["generate.json"]["batched/greedy_b80"]
     config = _config(batched["kwargs"])
-    one_pass = generate(hub, batched["prompts"], config)
-    several = generate(hub, batched["prompts"], config, max_cache_gb=1e-9)  # one prompt per pass
+    one_pass = hub.generate(batched["prompts"], config)
+    several = hub.generate(batched["prompts"], config, max_cache_gb=1e-9)  # one prompt per pass
     assert len(several) == len(one_pass) == 3
     for ours, theirs in zip(several, one_pass):
         assert [h.tokens.tolist() for h in ours] == [h.tokens.tolist() for h in theirs]
@@ -291,8 +291,8 @@ def test_context_window_attends_to_the_last_positions_and_outgrows_the_model(hub
 
 def test_a_window_that_never_fills_changes_nothing(runs, hub):
     run = runs["generate.json"]["rand50/beam5_b80"]
-    plain = generate(hub, [run["prompt"]], _config(run["kwargs"]))[0]
-    windowed = generate(hub, [run["prompt"]], _config(run["kwargs"], context_window=81))[0]
+    plain = hub.generate([run["prompt"]], _config(run["kwargs"]))[0]
+    windowed = hub.generate([run["prompt"]], _config(run["kwargs"], context_window=81))[0]
     assert [h.tokens.tolist() for h in windowed] == [h.tokens.tolist() for h in plain]
 
 

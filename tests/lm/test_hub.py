@@ -91,3 +91,16 @@ def test_encode_errors_and_unknown_units(hub):
         hub.encode({"unitA": "7 7 7", "unitB": "7"})
     with pytest.raises(DgslmError, match="channels"):
         hub.encode({"unitA": "7"})
+
+
+def test_unit_values_and_ids_map_through_the_dictionaries(hub, inputs):
+    units = next(iter(inputs["sequences"].values()))["units"]
+    ids = hub.encode_prompt(units)
+    values = hub.unit_values(ids)
+    assert values.tolist() == [[int(u) for u in units[channel].split()] for channel in hub.channels]
+    assert torch.equal(hub.unit_ids(values), ids)
+    missing = 10**6  # a cluster number the dictionaries lack is a free position, as "<unk>" in a string
+    assert hub.unit_ids(torch.tensor([[missing, -1], [3, 3]]))[0].tolist() == [hub.dictionary.unk()] * 2
+    assert hub.unit_values(torch.tensor([[hub.dictionary.bos()], [hub.dictionary.unk()]])).tolist() == [[-1], [-1]]
+    with pytest.raises(DgslmError, match="^x.txt:4: unit 'zz' is not in the dictionary"):
+        hub.encode_prompt({"unitA": "7 zz", "unitB": "7 7"}, strict=True, path="x.txt", line=4)

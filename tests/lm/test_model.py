@@ -236,3 +236,22 @@ def test_config_round_trips_through_the_fairseq_cfg(models):
     legacy = dataclasses.replace(models[SMALL].cfg, attention_heads=8)
     flat = {k: v for section in legacy.to_fairseq_cfg().values() for k, v in section.items()}
     assert SpeechDLMConfig.from_fairseq_cfg(flat, vocab_size=504).attention_heads == 8
+
+
+def test_a_truncated_cache_continues_like_a_fresh_one(models):
+    model = models[SMALL]
+    tokens = _random_tokens(model.cfg, batch=2, length=9)
+    with torch.no_grad():
+        cache = model.make_cache(2, 12)
+        model(tokens[..., :5], cache=cache)
+        assert cache.length == 5
+        cache.truncate(2)  # keep the first 2 positions, feed from position 2 again
+        again = model(tokens[..., 2:9], cache=cache)
+        assert cache.length == 9
+        full = model(tokens)
+        assert (again.logits - full.logits[..., 2:9, :]).abs().max() < TOL
+        cache.truncate(0)
+        restarted = model(tokens[..., :4], cache=cache)
+        assert (restarted.logits - full.logits[..., :4, :]).abs().max() < TOL
+    with pytest.raises(ValueError, match="cannot truncate a cache of 4 positions to 5"):
+        cache.truncate(5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dgslm.audio import load_audio
 from dgslm.errors import DgslmError
@@ -100,3 +101,15 @@ def test_without_the_encoder_units_work_and_encode_is_a_clear_error(reference, p
         pipe.encode(*prompt)
     (out,) = pipe.continue_units({"unitA": "5 5 9", "unitB": "7 7 3"}, frames=2, seed=0, beam=1)
     assert len(pipe.vocode(out)) == 5 * HOP
+
+
+def test_the_stages_pass_ids_that_equal_the_unit_strings(pipeline, prompt):
+    wave = stereo_prompt(*prompt, prompt_seconds=0.5)
+    units = pipeline.encode(wave)
+    ids = pipeline.encode_ids(wave)
+    assert torch.equal(ids, pipeline.lm.encode_prompt(units))
+    np.testing.assert_array_equal(pipeline.vocode(ids), pipeline.vocode(units))
+    (from_audio,) = pipeline.continue_dialogue(*prompt, seconds=0.1, prompt_seconds=0.5, seed=3, beam=1)
+    (from_units,) = pipeline.continue_from_units(units, 0.1, seed=3, beam=1)
+    np.testing.assert_array_equal(from_audio, from_units.audio)
+    assert from_units.units == pipeline.continue_units(units, 5, seed=3, beam=1)[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgslm.cli.options import add_model_arguments, add_sampling_arguments, model_path_flags
+from dgslm.cli.options import add_model_arguments, add_sampling_arguments, generation_config, model_path_flags
 
 logger = logging.getLogger(__name__)
 
@@ -80,18 +80,15 @@ def run(args: argparse.Namespace) -> int:
 
     from dgslm.audio import write_wav
     from dgslm.live.session import DuplexSession
-    from dgslm.lm.generate import GenerationConfig
     from dgslm.units.codes import write_code_file
 
     if args.threads < 1:
         raise DgslmError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    config = GenerationConfig(temperature=args.temperature, sampling_topk=args.sampling_topk,
-                              sampling_topp=args.sampling_topp, duration_temperature=args.dur_temperature,
-                              context_window=args.context_window)  # fmt: skip
+    config = generation_config(args)  # the sampling flags and --seed
     engine = {name: value for name in ("unit_lookahead", "vocoder_lookahead", "vocoder_context")
               if (value := getattr(args, name)) is not None}  # fmt: skip
-    session = DuplexSession.from_pretrained(config, args.seed, args.user_channel, args.device,
+    session = DuplexSession.from_pretrained(config, None, args.user_channel, args.device,
                                             (args.channel1_spk, args.channel2_spk), paths, catch_up=args.realtime,
                                             **engine)  # fmt: skip
     frame = session.frame_samples

@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_model_arguments, add_sampling_arguments
+from dgslm.cli.options import add_model_arguments, add_sampling_arguments, generation_config
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
                                 args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
+    config = generation_config(args)  # imports torch: after the model files are found
     from dgslm.audio import load_audio, write_wav
     from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt
     from dgslm.units.codes import iter_code_file, write_code_file
@@ -101,30 +102,24 @@ def run(args: argparse.Namespace) -> int:
     pipe = DialoguePipeline.from_pretrained(paths, args.device, (args.channel1_spk, args.channel2_spk))
     channels = pipe.lm.channels
     if records is None:
-        prompts = [pipe.encode(wave, path=args.prompt)]
-        source = args.prompt
-    else:
-        prompts = [units_prompt(record, channels, args.prompt_seconds, args.units, line) for line, record in records]
-        for (line, _), prompt in zip(records, prompts):  # strict as `dgslm sample`: only <unk> leaves a unit free
-            for channel in channels:
-                symbols = prompt[channel].split()
-                pipe.lm.dicts[channel].encode_symbols(symbols, strict=True, path=args.units, line_no=line)
-        source = args.units
-    where = [f"{source}:{line}" for line, _ in records] if records else [source]
-    for prompt, at in zip(prompts, where):  # every prompt is checked before any is generated
-        pipe.check_length(len(prompt[channels[0]].split()), round(args.seconds * FRAME_RATE), at, args.context_window)
-
-    sampling = dict(
-        sampling=not args.beam_search, beam=args.beam_size, temperature=args.temperature,
-        sampling_topk=args.sampling_topk, sampling_topp=args.sampling_topp, duration_temperature=args.dur_temperature,
-        context_window=args.context_window,
-    )  # fmt: skip
+        prompts = [pipe.encode_ids(wave, path=args.prompt)]
+        where = [args.prompt]
+    else:  # strict as `dgslm sample`: only <unk> leaves a unit free
+        prompts = [
+            pipe.lm.encode_prompt(units_prompt(record, channels, args.prompt_seconds, args.units, line),
+                                  strict=True, path=args.units, line=line)
+            for line, record in records
+        ]  # fmt: skip
+        where = [f"{args.units}:{line}" for line, _ in records]
+    frames = round(args.seconds * FRAME_RATE)
+    configs = [  # every prompt is checked before any is generated
+        pipe.continuation_config(prompt.shape[1], frames, args.num_samples, config, at)
+        for prompt, at in zip(prompts, where)
+    ]
     names = output_paths(args.output, len(prompts), args.num_samples, records is not None)
     results = [
-        pipe.continue_from_units(
-            prompt, args.seconds, args.num_samples, args.continuation_only, args.seed, progress=True, **sampling
-        )  # fmt: skip
-        for prompt in prompts
+        pipe.continue_from_ids(prompt, prompt_config, args.num_samples, args.continuation_only, progress=True)
+        for prompt, prompt_config in zip(prompts, configs)
     ]  # everything is generated before anything is written
     saved = []
     for outputs, files in zip(results, names, strict=True):

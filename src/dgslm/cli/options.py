@@ -1,8 +1,25 @@
-"""Argument helpers shared by the subcommands."""
+"""Argument helpers shared by the subcommands.
+
+The generation flags: :func:`add_sampling_arguments` (``dgslm sample`` and ``dgslm generate``)
+and :func:`add_output_arguments` (``dgslm sample`` only: ``dgslm generate`` derives the output
+length from ``--seconds``) define one flag per :class:`~dgslm.lm.generate.GenerationConfig`
+field, with the original script's names (:data:`ORIGINAL_DESTS`), and
+:func:`generation_config` builds the config from the parsed flags. A new generation option is
+one field in ``GenerationConfig`` and one flag here named after it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports torch only once a command runs
+    from dgslm.lm.generate import GenerationConfig
+
+# GenerationConfig fields whose flag has another name in the original (--beam-search is "not
+# sampling"); every other field's flag is its name: --max-len-b -> max_len_b.
+ORIGINAL_DESTS = {"sampling": "beam_search", "beam": "beam_size", "duration_temperature": "dur_temperature"}
 
 
 def split_names(text: str) -> tuple[str, ...]:
@@ -23,6 +40,12 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--temperature", type=float, default=1.0, help="temperature of the unit logits")
     group.add_argument(
         "--dur-temperature", type=float, default=1.0, help="durations are divided by it (> 1: faster speech)"
+    )
+    group.add_argument(
+        "--lenpen", type=float, default=1.0, help="scores are divided by (length + 1) ** lenpen (fairseq's; default 1)"
+    )
+    group.add_argument(
+        "--unkpen", type=float, default=0.0, help="subtracted from the log-prob of <unk> (fairseq's; default 0)"
     )
     group.add_argument("--seed", type=int, default=123, help="seed of the sampling (default 123)")
     group.add_argument(
@@ -50,3 +73,29 @@ def model_path_flags(args: argparse.Namespace) -> dict:
     """The flags of :func:`add_model_arguments` as keyword arguments of ``resolve_model_paths``."""
     names = ("hubert", "km", "layer", "speech_dlm", "speech_dlm_data", "vocoder", "vocoder_cfg", "no_demo")
     return {name: getattr(args, name) for name in names}
+
+
+def add_output_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """The output length flags of ``sample_speech_dlm.py``, and ours to keep only units."""
+    group.add_argument("--max-len-a", type=int, default=0, help="output length = a * (prompt + 1) + b")
+    group.add_argument(
+        "--max-len-b", type=int, default=500, help="output units per channel, prompt included (500 = 10 s)"
+    )
+    group.add_argument("--min-len", type=int, default=1, help="minimum output length")
+    group.add_argument(
+        "--units-only", action="store_true",
+        help="never generate a symbol that is not a unit (<s>, <unk>), so that every channel has --max-len-b "
+             "units (ours; the original may drop one)",
+    )  # fmt: skip
+
+
+def generation_config(args: argparse.Namespace, **fixed: Any) -> GenerationConfig:
+    """The GenerationConfig of the parsed generation flags (those the command has), with the
+    fields in ``fixed`` set by the command itself; validated once, here (DgslmError)."""
+    from dgslm.lm.generate import GenerationConfig
+
+    dests = {f.name: ORIGINAL_DESTS.get(f.name, f.name) for f in dataclasses.fields(GenerationConfig)}
+    values = {field: getattr(args, dest) for field, dest in dests.items() if hasattr(args, dest)}
+    if "sampling" in values:
+        values["sampling"] = not values["sampling"]  # --beam-search
+    return GenerationConfig(**{**values, **fixed})

@@ -12,7 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_sampling_arguments
+from dgslm.cli.options import add_output_arguments, add_sampling_arguments, generation_config
 from dgslm.errors import DgslmError
 from dgslm.units.codes import FORMATS, iter_code_file, write_code_file
 
@@ -34,14 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-invalid-size-batch", action="store_true", help="skip prompts longer than --batch-max-positions"
     )
-    parser.add_argument("--max-len-a", type=int, default=0, help="output length = a * (prompt + 1) + b")
-    parser.add_argument(
-        "--max-len-b", type=int, default=500, help="output units per channel, prompt included (500 = 10 s)"
-    )
-    parser.add_argument("--min-len", type=int, default=1, help="minimum output length")
     parser.add_argument("--verbose", action="store_true", help="log the prompts, hypotheses and their scores")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--format", default="python", choices=FORMATS, help="output lines: python str(dict) or jsonl")
+    add_output_arguments(parser.add_argument_group("output length"))
     add_sampling_arguments(parser.add_argument_group("sampling"))
 
 
@@ -62,23 +58,10 @@ def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> lis
 
 def run(args: argparse.Namespace) -> int:
     from dgslm.device import pick_device
-    from dgslm.lm.generate import GenerationConfig, decode, encode_prompt, generate, log_hypotheses
     from dgslm.lm.hub import SpeechDLM
 
-    config = GenerationConfig(
-        max_len_a=args.max_len_a,
-        max_len_b=args.max_len_b,
-        sampling=not args.beam_search,
-        beam=args.beam_size,
-        temperature=args.temperature,
-        sampling_topk=args.sampling_topk,
-        sampling_topp=args.sampling_topp,
-        duration_temperature=args.dur_temperature,
-        min_len=args.min_len,
-        context_window=args.context_window,
-    )
+    config = generation_config(args)
     channels = args.channels.split(",")
-    config.check(len(channels))
     records = read_prompts(args.in_file, channels, args.prefix_size)
 
     ckpt = Path(args.ckpt)
@@ -94,19 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if sorted(channels) != list(hub.channels):
         raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)
 
-    config.window(hub.cfg.max_positions)  # a window larger than the model's positions fails now
     limit = config.position_limit(args.batch_max_positions, hub.cfg.max_positions)
-    prompts, names = [], []
+    prompts, units, names = [], [], []
     for line_no, record in records:
-        units = {ch: record[ch] for ch in channels}
-        try:
-            for ch in channels:
-                hub.dicts[ch].encode_symbols(units[ch].split(), strict=True, path=args.in_file, line_no=line_no)
-            length = encode_prompt(units, hub.channels, hub.dicts).shape[1]
-        except DgslmError as err:
-            if err.path is not None:
-                raise
-            raise DgslmError(str(err), args.in_file, line_no) from None
+        prompt = {ch: record[ch] for ch in channels}
+        ids = hub.encode_prompt(prompt, strict=True, path=args.in_file, line=line_no)
+        length = ids.shape[1]
         if length + 1 > limit:
             message = f"prompt of {length} units: longer than {limit - 1} (--batch-max-positions / model)"
             if not args.skip_invalid_size_batch:
@@ -116,19 +92,20 @@ def run(args: argparse.Namespace) -> int:
         if args.max_len_a == 0 and length > args.max_len_b:
             where = f"{args.in_file}:{line_no}"
             logger.warning("%s: prompt of %d units cut to --max-len-b %d", where, length, args.max_len_b)
-        prompts.append(units)
+        prompts.append(ids)
+        units.append(prompt)
         names.append(record["audio"])
 
-    logger.info("sampling %d prompts on %s: %s, seed %s", len(prompts), device, config, args.seed)
-    results = generate(
-        hub, prompts, config, seed=args.seed, max_tokens=args.batch_max_tokens,
-        max_sentences=args.batch_max_sentences, max_positions=limit, progress=True,
+    logger.info("sampling %d prompts on %s: %s", len(prompts), device, config)
+    results = hub.generate(
+        prompts, config, max_tokens=args.batch_max_tokens, max_sentences=args.batch_max_sentences,
+        max_positions=limit, progress=True,
     )  # fmt: skip
     outputs = []
-    for name, hypos, units in zip(names, results, prompts):
+    for name, hypos, prompt in zip(names, results, units):
         if args.verbose:
-            log_hypotheses(hub, units, hypos)
-        outputs.append({"audio": f"{name}-generated", **decode(hub, hypos[0])})
+            hub.log_hypotheses(prompt, hypos)
+        outputs.append({"audio": f"{name}-generated", **hub.decode(hypos[0].tokens)})
     write_code_file(args.out_file, outputs, args.format)
     print(f"wrote {len(outputs)} generated sequences to {args.out_file}")
     return 0

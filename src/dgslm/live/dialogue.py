@@ -36,14 +36,14 @@ class DialogueStep:
     (None at the start) returns the model's unit of the current frame (both as unit ids);
     :meth:`hold` and :meth:`feed` skip a frame's forward pass and catch up later."""
 
-    def __init__(self, lm: SpeechDLM, config: GenerationConfig, user_channel: int = 0, seed: int | None = None):
+    def __init__(self, lm: SpeechDLM, config: GenerationConfig, user_channel: int = 0):
+        """``config``: the sampling options and ``seed`` (None: torch's global generator)."""
         if user_channel not in (0, 1) or len(lm.channels) != 2:
             raise DgslmError(f"the user channel must be 0 or 1 of a 2-channel SpeechDLM, got {user_channel}")
         if not config.sampling:
             raise DgslmError("beam search cannot run live (it revises past frames); use sampling")
         config = dataclasses.replace(config, beam=1, units_only=True)
-        config.check(2)
-        self.lm, self.model, self.config, self.seed = lm, lm.model.eval(), config, seed
+        self.lm, self.model, self.config = lm, lm.model.eval(), config
         self.user, self.bot = user_channel, 1 - user_channel
         self.device = lm.device
         self.window = config.window(self.model.cfg.max_positions)
@@ -65,7 +65,7 @@ class DialogueStep:
     @torch.inference_mode()
     def reset(self) -> None:
         """A new session: empty caches, the random generator re-seeded."""
-        self.generator = make_generator(self.seed, self.device)
+        self.generator = make_generator(self.config.seed, self.device)
         self.cache, self.shadow = (self.model.make_cache(1, self.window) for _ in range(2))
         self.tokens: list[Tensor] = []  # (2,) ids of every position fed (kept: the last window)
         self.frame = 0  # the frame whose model unit comes next
@@ -135,7 +135,7 @@ class DialogueStep:
         half = self.window // 2
         if self.cache.length == self.window:  # full: the shadow holds the last half but this position
             self.cache, self.shadow = self.shadow, self.cache
-            self.shadow.length = 0
+            self.shadow.truncate(0)
         elif self.cache.length >= self.window - half:  # the shadow follows the positions the restart keeps
             need = half - 1 - (self.window - 1 - self.cache.length)  # positions of the restart fed so far
             while self.shadow.length < need:

@@ -18,12 +18,14 @@ frame and every 50th are logged as warnings. With ``catch_up``
 (live use: ``dgslm duplex --realtime``), while the backlog exceeds one frame the session
 skips frames: the model's unit is its previous unit (held, no forward pass), the person's
 unit is fed later, the vocoder is not run and the model's audio of that frame is silence;
-every skip is counted (``skipped_frames``) and logged. Without ``catch_up`` (the default,
-deterministic) nothing is skipped and late frames are only counted and logged.
+every skip is counted (``skipped_frames``) and logged (the first, then every 50th). Without
+``catch_up`` (the default, deterministic) nothing is skipped and late frames are only counted
+and logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -63,7 +65,7 @@ class DuplexSession:
         lm: SpeechDLM,
         vocoder: UnitVocoder,
         config: GenerationConfig | None = None,
-        seed: int | None = 123,
+        seed: int | None = None,
         user_channel: int = 0,
         speaker: int = 4,
         unit_lookahead: int | None = None,
@@ -72,7 +74,9 @@ class DuplexSession:
         catch_up: bool = False,
         unit_context: int = HUBERT_CONTEXT,
     ):
-        """``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without);
+        """``config``: the sampling options (a :class:`GenerationConfig`; its ``seed`` unless
+        ``seed`` is given; no seed at all draws from torch's global generator, not repeatable).
+        ``unit_lookahead`` None: the default (2 frames, or 0 when units are exact without);
         ``unit_context``: frames of left context of a windowed (HuBERT) unit encoder.
         ``speaker``: the vocoder's speaker id of the model's voice (multi-speaker vocoders)."""
         if vocoder.sample_rate != SAMPLE_RATE or vocoder.cfg.hop_size != FRAME_SAMPLES:
@@ -80,11 +84,14 @@ class DuplexSession:
         if unit_lookahead is None:
             exact = exact_lookahead(encoder)
             unit_lookahead = DEFAULT_UNIT_LOOKAHEAD if exact is None else min(exact, DEFAULT_UNIT_LOOKAHEAD)
-        self.options = dict(config=config, seed=seed, user_channel=user_channel, speaker=speaker,
+        self.units = StreamingUnits(encoder, unit_lookahead, unit_context)
+        config = config or GenerationConfig()
+        if seed is not None:
+            config = dataclasses.replace(config, seed=seed)
+        self.options = dict(config=config, seed=None, user_channel=user_channel, speaker=speaker,
                             unit_lookahead=unit_lookahead, vocoder_context=vocoder_context,
                             vocoder_lookahead=vocoder_lookahead, catch_up=catch_up, unit_context=unit_context)  # fmt: skip
-        self.units = StreamingUnits(encoder, unit_lookahead, unit_context)
-        self.dialogue = DialogueStep(lm, config or GenerationConfig(), user_channel, seed)
+        self.dialogue = DialogueStep(lm, config, user_channel)
         self.vocoder = StreamingVocoder(vocoder, speaker, vocoder_context, vocoder_lookahead)
         self.user_channel = user_channel
         self.catch_up = catch_up
@@ -95,7 +102,7 @@ class DuplexSession:
     def from_pretrained(
         cls,
         config: GenerationConfig | None = None,
-        seed: int | None = 123,
+        seed: int | None = None,
         user_channel: int = 0,
         device: str | torch.device | None = None,
         speakers: Sequence[int] = (0, 4),
@@ -178,8 +185,9 @@ class DuplexSession:
             self.user_units.append(user)
         if self.catch_up and self.backlog_ms > FRAME_MS and self.model_units:
             self.skipped += 1
-            logger.warning("falling behind by %.0f ms: frame %d skipped (model unit held, no audio)",
-                           self.backlog_ms, len(self.compute_ms))  # fmt: skip
+            if self.skipped == 1 or self.skipped % LATE_REPORT_EVERY == 0:
+                logger.warning("behind real time by %.0f ms: %d frames skipped so far (model unit held, no audio)",
+                               self.backlog_ms, self.skipped)  # fmt: skip
             self.model_units.append(self.dialogue.hold())
             self.vocoder.skip(self.model_units[-1])
             return silence

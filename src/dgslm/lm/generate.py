@@ -1,5 +1,9 @@
 """Continue unit prompts with a SpeechDLM: sampling or joint beam search over both channels.
 
+The tensor core: :class:`GenerationConfig` (every option), :func:`generate_batch` (a batch of
+(B, C, P) id prompts -> hypotheses), masking and prefill. Unit strings, batching of many
+prompts and the verbose log are the hub's (:class:`dgslm.lm.hub.SpeechDLM`).
+
 Same semantics as the original ``hub.sample`` (spec §5): every prompt unit is forced
 (``<pad>``/``<unk>`` prompt positions are generated freely, so a channel can be left open),
 eos is banned until ``max_len`` so every output has exactly ``max_len`` units *including
@@ -14,31 +18,33 @@ half of them, numbered from 0 again, as the model saw them in its training block
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from dgslm.errors import DgslmError
-from dgslm.lm.batching import batch_by_size, ordered_indices
+from dgslm.lm.model import KVCache, SpeechDLMModel, SpeechDLMOutput
 from dgslm.lm.search import NEG_INF, DurationCounter, beam_step, keep_only, sample_step
 from dgslm.units.dictionary import Dictionary
-from dgslm.units.unit_files import tokenize_line
-
-logger = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 1024  # prompt positions per forward call when the prompt is fed at once
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationConfig:
-    """Search options, with the names and defaults of ``sample_speech_dlm.py``.
+    """Every option of a generation, with the names and defaults of ``sample_speech_dlm.py``.
+
+    The one carrier of these options: the CLIs build it from their flags
+    (:func:`dgslm.cli.options.generation_config`), the hub, the pipeline and the decoder
+    receive it by value; to change a field, ``dataclasses.replace(config, name=value)`` (or
+    :func:`with_options`). It is validated when built (one-line DgslmError); what depends on the
+    model or the prompt is checked by :meth:`window`, :meth:`temperatures` and :meth:`max_length`.
 
     ``max_len = min(int(max_len_a * S + max_len_b), max_positions - 1)`` is the *total*
     output length in units per channel, prompt included (S = 1 + longest prompt of the batch).
@@ -50,7 +56,7 @@ class GenerationConfig:
     max_len_b: int = 500
     sampling: bool = True  # False: joint beam search (beam 1 = greedy)
     beam: int = 5  # with sampling: number of independent samples, the best one is returned
-    temperature: float | Sequence[float] = 1.0  # one value, or one per channel
+    temperature: float | tuple[float, ...] = 1.0  # one value, or one per channel
     sampling_topk: int = -1
     sampling_topp: float = -1.0
     duration_temperature: float = 1.0  # > 1: shorter runs (faster speech)
@@ -62,11 +68,16 @@ class GenerationConfig:
     # unit short); the audio pipeline needs exactly max_len real units per channel.
     units_only: bool = False
     context_window: int = 0  # 0: attend to the whole output (the original)
+    # Seed of the sampling (see make_generator); None: torch's global generator. Read by the
+    # callers that make the random generator (the hub), not by generate_batch.
+    seed: int | None = None
 
-    def check(self, channels: int) -> None:
+    def __post_init__(self) -> None:
         """Raise DgslmError on options the original rejects or cannot run."""
-        temps = self.temperatures(channels)
-        if any(not t > 0 for t in temps):
+        if not isinstance(self.temperature, (int, float)):
+            object.__setattr__(self, "temperature", tuple(float(t) for t in self.temperature))
+        temps = self.temperature if isinstance(self.temperature, tuple) else (self.temperature,)
+        if not temps or any(not t > 0 for t in temps):
             raise DgslmError(f"temperature must be > 0, got {self.temperature}")
         if not self.duration_temperature > 0:
             raise DgslmError(f"duration temperature must be > 0, got {self.duration_temperature}")
@@ -94,8 +105,9 @@ class GenerationConfig:
         return min(max_positions or model_positions, model_positions)
 
     def temperatures(self, channels: int) -> list[float]:
+        """One temperature per channel."""
         temps = self.temperature
-        temps = [float(temps)] * channels if isinstance(temps, (int, float)) else [float(t) for t in temps]
+        temps = list(temps) if isinstance(temps, tuple) else [float(temps)] * channels
         if len(temps) != channels:
             raise DgslmError(f"got {len(temps)} temperatures for {channels} channels")
         return temps
@@ -112,6 +124,15 @@ class GenerationConfig:
         return max_len
 
 
+def with_options(config: GenerationConfig | None, options: Mapping[str, Any]) -> GenerationConfig:
+    """``config`` (default ``GenerationConfig()``) with the fields named in ``options`` replaced:
+    the keyword convenience of the Python API, always by name."""
+    config = GenerationConfig() if config is None else config
+    if unknown := sorted(set(options) - {f.name for f in dataclasses.fields(GenerationConfig)}):
+        raise TypeError(f"unknown generation option(s) {', '.join(unknown)}: see GenerationConfig")
+    return dataclasses.replace(config, **options) if options else config
+
+
 @dataclass
 class Hypothesis:
     """One generated sequence: ``tokens`` (C, max_len) unit ids, prompt included, no eos;
@@ -126,7 +147,7 @@ class Hypothesis:
 # ---- one batch of prompts ---------------------------------------------------------------
 
 
-def _main_head(out) -> tuple[Tensor, Tensor | None]:
+def _main_head(out: SpeechDLMOutput) -> tuple[Tensor, Tensor | None]:
     """Main (same-channel) head outputs: logits (N, C, T, V) and durations (N, C, T)."""
     durations = None if out.durations is None else out.durations[:, :, 0]
     return out.logits[:, :, 0], durations
@@ -170,7 +191,7 @@ def _non_units(dictionary: Dictionary, device: torch.device) -> Tensor:
     return torch.tensor(ids, dtype=torch.long, device=device)
 
 
-def _prefill(model, tokens: Tensor, cache, beam: int) -> tuple[Tensor, Tensor | None]:
+def _prefill(model: SpeechDLMModel, tokens: Tensor, cache: KVCache, beam: int) -> tuple[Tensor, Tensor | None]:
     """Feed the known tokens (B, C, T) of every prompt once, in chunks of ``PREFILL_CHUNK``
     positions, then copy the cache to the ``beam`` rows of each prompt. Returns the main-head
     logits (B, C, T, V) and durations (B, C, T)."""
@@ -189,7 +210,7 @@ def _known_prefix(prompts: Tensor, dictionary: Dictionary) -> int:
 
 @torch.inference_mode()
 def generate_batch(
-    model,
+    model: SpeechDLMModel,
     prompts: Tensor,
     config: GenerationConfig,
     dictionary: Dictionary,
@@ -206,7 +227,6 @@ def generate_batch(
     device = next(model.parameters()).device
     prompts = prompts.to(device)
     bsz, channels, _ = prompts.shape
-    config.check(channels)
     vocab = cfg.vocab_size
     beam = min(config.beam, (vocab - 1) ** channels)
     rows = bsz * beam
@@ -271,7 +291,8 @@ def generate_batch(
 
         if step < max_len and step + 1 >= chunk_start + logits.shape[2]:
             if cache.length == window:  # full: restart from the last half of the context
-                cache.length, chunk_start = 0, step + 2 - window // 2
+                cache.truncate(0)
+                chunk_start = step + 2 - window // 2
                 logits, durations = _main_head(model(tokens[:, :, chunk_start : step + 2], cache=cache))
             else:
                 if source is not None:
@@ -290,24 +311,7 @@ def generate_batch(
     return results
 
 
-# ---- prompts given as unit strings --------------------------------------------------------
-
-
-def encode_prompt(units: Mapping[str, str], channels: Sequence[str], dicts: Mapping[str, Dictionary]) -> Tensor:
-    """``{channel: "u u u"}`` -> (C, P) ids. Unknown units become ``<unk>`` (a free position)."""
-    if set(units) != set(channels):
-        raise DgslmError(f"prompt channels {sorted(units)} differ from the model's {list(channels)}")
-    encoded = []
-    for channel in channels:
-        symbols = tokenize_line(units[channel])
-        encoded.append(dicts[channel].encode_symbols(symbols, append_eos=False))
-    lengths = {channel: len(ids) for channel, ids in zip(channels, encoded)}
-    if len(set(lengths.values())) > 1:
-        raise DgslmError(f"prompt channels have different lengths {lengths}")
-    specials = {dicts[channels[0]].bos(), dicts[channels[0]].eos()}
-    if any(i in specials for ids in encoded for i in ids):
-        raise DgslmError("prompt contains <s> or </s>; only units, <unk> or <pad> are allowed")
-    return torch.tensor(encoded, dtype=torch.long).view(len(channels), -1)
+# ---- around generate_batch ----------------------------------------------------------------
 
 
 def make_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
@@ -329,61 +333,7 @@ def make_generator(seed: int | None, device: torch.device) -> torch.Generator | 
     return generator
 
 
-def generate(
-    hub,
-    input_sequences: Sequence[Mapping[str, str]],
-    config: GenerationConfig,
-    seed: int | None = None,
-    max_tokens: int | None = None,
-    max_sentences: int | None = None,
-    max_positions: int | None = None,
-    skip_invalid_size_inputs: bool = False,
-    progress: bool = False,
-    max_cache_gb: float = 4.0,
-) -> list[list[Hypothesis] | None]:
-    """All hypotheses of every prompt, in input order (None for a prompt skipped as too long).
-
-    Prompts are batched like the original (sorted by length, at most ``max_tokens`` padded
-    prompt tokens and ``max_sentences`` prompts per batch); a prompt longer than
-    ``max_positions - 1`` units (or the model's, without a context window) raises unless
-    ``skip_invalid_size_inputs``. A batch whose KV cache would exceed ``max_cache_gb`` is
-    decoded in several passes (same padding, so the same outputs for beam search; sampling then
-    draws its random numbers in another order).
-    """
-    model = hub.model
-    channels = list(hub.channels)
-    config.check(len(channels))
-    prompts = [encode_prompt(units, channels, hub.dicts) for units in input_sequences]
-    sizes = np.array([p.shape[1] + 1 for p in prompts], dtype=np.int64)  # with the start symbol
-    limit = config.position_limit(max_positions, model.cfg.max_positions)
-    valid = sizes <= limit
-    for i in np.flatnonzero(~valid):
-        if not skip_invalid_size_inputs:
-            raise DgslmError(f"prompt {i + 1} has {sizes[i] - 1} units, more than the model's {limit - 1}")
-        logger.warning("skipping prompt %d: %d units, more than %d", i + 1, sizes[i] - 1, limit - 1)
-    order = ordered_indices(sizes, seed=0, shuffle=False)
-    order = order[valid[order]]
-    batches = batch_by_size(order, sizes, max_tokens, max_sentences) if len(order) else []
-    generator = make_generator(seed, hub.device) if config.sampling else None
-    dictionary = hub.dictionary
-    results: list[list[Hypothesis] | None] = [None] * len(prompts)
-    with tqdm(total=len(order), disable=not progress, unit="prompt", desc="sample") as bar:
-        for batch in batches:
-            width = int(sizes[batch].max()) - 1
-            padded = torch.full((len(batch), len(channels), width), dictionary.pad(), dtype=torch.long)
-            for row, i in enumerate(batch.tolist()):
-                padded[row, :, : prompts[i].shape[1]] = prompts[i]
-            per_pass = max(1, int(max_cache_gb * 2**30 // _cache_bytes_per_prompt(model, config, width + 1)))
-            for start in range(0, len(batch), per_pass):
-                part = batch[start : start + per_pass].tolist()
-                hypos = generate_batch(model, padded[start : start + per_pass], config, dictionary, generator)
-                for i, prompt_hypos in zip(part, hypos):
-                    results[i] = prompt_hypos
-                bar.update(len(part))
-    return results
-
-
-def _cache_bytes_per_prompt(model, config: GenerationConfig, src_len: int) -> int:
+def cache_bytes_per_prompt(model: SpeechDLMModel, config: GenerationConfig, src_len: int) -> int:
     """KV-cache bytes of one prompt (all its beam rows): keys and values of every self- and
     cross-attention layer, for every channel and output position."""
     cfg = model.cfg
@@ -391,59 +341,3 @@ def _cache_bytes_per_prompt(model, config: GenerationConfig, src_len: int) -> in
     layers = cfg.layers + cfg.num_cross_layers * (cfg.num_channels - 1)
     itemsize = next(model.parameters()).element_size()
     return config.beam * cfg.num_channels * layers * 2 * positions * cfg.embed_dim * itemsize
-
-
-def sample(
-    hub,
-    input_sequences: Mapping[str, str] | Sequence[Mapping[str, str]],
-    max_len_a: float = 0,
-    max_len_b: int = 500,
-    sampling: bool = True,
-    beam: int = 5,
-    temperature: float | Sequence[float] = 1.0,
-    sampling_topk: int = -1,
-    sampling_topp: float = -1.0,
-    duration_temperature: float = 1.0,
-    lenpen: float = 1.0,
-    unkpen: float = 0.0,
-    min_len: int = 1,
-    seed: int | None = None,
-    verbose: bool = False,
-    units_only: bool = False,
-    context_window: int = 0,
-    **batching,
-) -> dict[str, str] | list[dict[str, str] | None]:
-    """Continue ``{channel: "u u u"}`` prompts; returns the best hypothesis as unit strings
-    (prompt included, ``max_len`` units per channel). A dict in gives a dict out, a list
-    gives a list. ``batching``: ``max_tokens``, ``max_sentences``, ``max_positions``,
-    ``skip_invalid_size_inputs``, ``progress``, ``max_cache_gb`` (see :func:`generate`)."""
-    single = isinstance(input_sequences, Mapping)
-    inputs = [input_sequences] if single else list(input_sequences)
-    config = GenerationConfig(
-        max_len_a, max_len_b, sampling, beam, temperature, sampling_topk, sampling_topp,
-        duration_temperature, lenpen, unkpen, min_len, units_only, context_window,
-    )  # fmt: skip
-    outputs: list[dict[str, str] | None] = []
-    for units, hypos in zip(inputs, generate(hub, inputs, config, seed=seed, **batching)):
-        if verbose and hypos:
-            log_hypotheses(hub, units, hypos)
-        outputs.append(decode(hub, hypos[0]) if hypos else None)
-    return outputs[0] if single else outputs
-
-
-def decode(hub, hypo: Hypothesis) -> dict[str, str]:
-    """A hypothesis as ``{channel: "u u u"}`` (prompt included)."""
-    return {channel: hub.dicts[channel].string(hypo.tokens[c]) for c, channel in enumerate(hub.channels)}
-
-
-def log_hypotheses(hub, units: Mapping[str, str], hypos: Sequence[Hypothesis]) -> None:
-    """The original's verbose lines: ``S`` prompt, then ``H`` score + text and ``P`` per-step
-    log-probs of every hypothesis."""
-    logger.info("S\t%s", {channel: units[channel] for channel in hub.channels})
-    for hypo in hypos:
-        logger.info("H\t%s\t%s", hypo.score, decode(hub, hypo))
-        positional = {
-            channel: " ".join(f"{x:.4f}" for x in hypo.positional_scores[:, c].tolist())
-            for c, channel in enumerate(hub.channels)
-        }
-        logger.info("P\t%s", positional)

@@ -4,21 +4,31 @@
 ...                                data_name_or_path="checkpoint").eval()
 >>> out = lm.forward_units({"unitA": "7 376 376", "unitB": "7 499 415"})
 >>> out.logits.shape  # (1, C, K, T + 1, V): the input starts with eos
+>>> lm.sample({"unitA": "7 376 376", "unitB": "7 499 415"}, max_len_b=100, seed=1)  # options by name
+>>> lm.sample(prompts, GenerationConfig(max_len_b=100, temperature=0.8), verbose=True)
+
+This is the unit-string layer over the tensor core :mod:`dgslm.lm.generate`: prompts in,
+batching like the original, the best hypotheses out as unit strings, the original's verbose
+log. Every generation option travels in one :class:`~dgslm.lm.generate.GenerationConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from dgslm.errors import DgslmError
-from dgslm.lm import generate
+from dgslm.lm.batching import batch_by_size, ordered_indices
 from dgslm.lm.checkpoint import (
     build_model,
     is_pretrained_folder,
@@ -28,8 +38,21 @@ from dgslm.lm.checkpoint import (
 )
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.dataset import discover_channels
+from dgslm.lm.generate import (
+    GenerationConfig,
+    Hypothesis,
+    cache_bytes_per_prompt,
+    generate_batch,
+    make_generator,
+    with_options,
+)
 from dgslm.lm.model import SpeechDLMModel, SpeechDLMOutput
 from dgslm.units.dictionary import Dictionary
+from dgslm.units.unit_files import tokenize_line
+
+logger = logging.getLogger(__name__)
+
+Prompt = Mapping[str, str] | Tensor  # {channel: "u u u"}, or (C, P) ids in channel order
 
 
 class SpeechDLM:
@@ -94,20 +117,167 @@ class SpeechDLM:
         self.model.cpu()
         return self
 
-    # ---- units -----------------------------------------------------------------------------
+    # ---- units ---------------------------------------------------------------------------
+
+    def encode_prompt(
+        self,
+        units: Mapping[str, str],
+        strict: bool = False,
+        path: str | os.PathLike | None = None,
+        line: int | None = None,
+    ) -> Tensor:
+        """``{channel: "u u u"}`` -> (C, P) ids. Unknown units become ``<unk>`` (a free position),
+        or with ``strict`` a DgslmError; errors name ``path:line``."""
+        if set(units) != set(self.channels):
+            raise DgslmError(
+                f"prompt channels {sorted(units)} differ from the model's {list(self.channels)}", path, line
+            )
+        encoded = [
+            self.dicts[channel].encode_symbols(tokenize_line(units[channel]), False, strict, path, line)
+            for channel in self.channels
+        ]
+        lengths = {channel: len(ids) for channel, ids in zip(self.channels, encoded)}
+        if len(set(lengths.values())) > 1:
+            raise DgslmError(f"prompt channels have different lengths {lengths}", path, line)
+        if any(i in (self.dictionary.bos(), self.dictionary.eos()) for ids in encoded for i in ids):
+            raise DgslmError("prompt contains <s> or </s>; only units, <unk> or <pad> are allowed", path, line)
+        return torch.tensor(encoded, dtype=torch.long).view(len(self.channels), -1)
 
     def encode(self, units: Mapping[str, str]) -> Tensor:
         """``{channel: "u u u"}`` -> (C, T + 1) ids: eos first, then the units (unknown units
         -> unk), as the original feeds its decoder."""
-        ids = generate.encode_prompt(units, self.channels, self.dicts)
+        ids = self.encode_prompt(units)
         eos = torch.full((len(self.channels), 1), self.dictionary.eos(), dtype=torch.long)
         return torch.cat([eos, ids], dim=1)
+
+    def decode(self, ids: Tensor) -> dict[str, str]:
+        """(C, T) ids, e.g. a :class:`Hypothesis`'s tokens -> ``{channel: "u u u"}``."""
+        return {channel: self.dicts[channel].string(ids[c]) for c, channel in enumerate(self.channels)}
+
+    @functools.cached_property
+    def _unit_tables(self) -> tuple[list[Tensor], list[Tensor]]:
+        """Per channel: id of every unit value (unk where missing) and value of every id (-1 for
+        symbols that are not units)."""
+        ids_of_values, values_of_ids = [], []
+        for channel in self.channels:
+            units = {int(s): i for i, s in enumerate(self.dicts[channel].symbols) if s.isdigit()}
+            ids = torch.full((max(units, default=0) + 1,), self.dictionary.unk(), dtype=torch.long)
+            values = torch.full((len(self.dicts[channel]),), -1, dtype=torch.long)
+            ids[list(units)] = torch.tensor(list(units.values()), dtype=torch.long)
+            values[list(units.values())] = torch.tensor(list(units), dtype=torch.long)
+            ids_of_values.append(ids)
+            values_of_ids.append(values)
+        return ids_of_values, values_of_ids
+
+    def unit_ids(self, values: Tensor) -> Tensor:
+        """(C, T) unit values (cluster numbers, as the units encoder gives them) -> (C, T) ids of
+        each channel's dictionary; a value the dictionary lacks becomes ``<unk>`` (a free position)."""
+        rows = []
+        for row, table in zip(values.long().cpu(), self._unit_tables[0], strict=True):
+            inside = (row >= 0) & (row < len(table))
+            rows.append(torch.where(inside, table[row.clamp(0, len(table) - 1)], self.dictionary.unk()))
+        return torch.stack(rows)
+
+    def unit_values(self, ids: Tensor) -> Tensor:
+        """(C, T) dictionary ids -> (C, T) unit values (what a vocoder reads); -1 for a symbol that
+        is not a unit."""
+        return torch.stack([table[row] for row, table in zip(ids.long().cpu(), self._unit_tables[1], strict=True)])
 
     @torch.no_grad()
     def forward_units(self, units: Mapping[str, str]) -> SpeechDLMOutput:
         """Every head's logits and durations for one ``{channel: units}`` input (batch of 1)."""
         return self.model(self.encode(units).unsqueeze(0).to(self.device))
 
-    def sample(self, *args: Any, **kwargs: Any):
-        """Continue unit prompts; see :func:`dgslm.lm.generate.sample`."""
-        return generate.sample(self, *args, **kwargs)
+    # ---- generation ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig,
+        max_tokens: int | None = None,
+        max_sentences: int | None = None,
+        max_positions: int | None = None,
+        skip_invalid_size_inputs: bool = False,
+        progress: bool = False,
+        max_cache_gb: float = 4.0,
+    ) -> list[list[Hypothesis] | None]:
+        """All hypotheses of every prompt, best first, in input order (None for a prompt skipped
+        as too long). A prompt is ``{channel: "u u u"}`` or (C, P) ids.
+
+        Prompts are batched like the original (sorted by length, at most ``max_tokens`` padded
+        prompt tokens and ``max_sentences`` prompts per batch); a prompt longer than
+        ``max_positions - 1`` units (or the model's, without a context window) raises unless
+        ``skip_invalid_size_inputs``. A batch whose KV cache would exceed ``max_cache_gb`` is
+        decoded in several passes (same padding, so the same outputs for beam search; sampling
+        then draws its random numbers in another order). ``config.seed`` seeds the sampling.
+        """
+        config.window(self.cfg.max_positions)  # a window beyond the model's positions fails before any work
+        ids = [p if isinstance(p, Tensor) else self.encode_prompt(p) for p in prompts]
+        if shapes := [tuple(p.shape) for p in ids if p.dim() != 2 or p.shape[0] != len(self.channels)]:
+            raise DgslmError(f"a prompt of ids must be ({len(self.channels)} channels, P units), got {shapes[0]}")
+        sizes = np.array([p.shape[1] + 1 for p in ids], dtype=np.int64)  # with the start symbol
+        limit = config.position_limit(max_positions, self.cfg.max_positions)
+        valid = sizes <= limit
+        for i in np.flatnonzero(~valid):
+            if not skip_invalid_size_inputs:
+                raise DgslmError(f"prompt {i + 1} has {sizes[i] - 1} units, more than the model's {limit - 1}")
+            logger.warning("skipping prompt %d: %d units, more than %d", i + 1, sizes[i] - 1, limit - 1)
+        order = ordered_indices(sizes, seed=0, shuffle=False)
+        order = order[valid[order]]
+        batches = batch_by_size(order, sizes, max_tokens, max_sentences) if len(order) else []
+        generator = make_generator(config.seed, self.device) if config.sampling else None
+        results: list[list[Hypothesis] | None] = [None] * len(ids)
+        with tqdm(total=len(order), disable=not progress, unit="prompt", desc="sample") as bar:
+            for batch in batches:
+                width = int(sizes[batch].max()) - 1
+                padded = torch.full((len(batch), len(self.channels), width), self.dictionary.pad(), dtype=torch.long)
+                for row, i in enumerate(batch.tolist()):
+                    padded[row, :, : ids[i].shape[1]] = ids[i]
+                per_pass = max(1, int(max_cache_gb * 2**30 // cache_bytes_per_prompt(self.model, config, width + 1)))
+                for start in range(0, len(batch), per_pass):
+                    part = batch[start : start + per_pass].tolist()
+                    hypos = generate_batch(self.model, padded[start : start + per_pass], config, self.dictionary,
+                                           generator)  # fmt: skip
+                    for i, prompt_hypos in zip(part, hypos):
+                        results[i] = prompt_hypos
+                    bar.update(len(part))
+        return results
+
+    def sample(
+        self,
+        input_sequences: Mapping[str, str] | Sequence[Mapping[str, str]],
+        config: GenerationConfig | None = None,
+        verbose: bool = False,
+        **options: Any,
+    ) -> dict[str, str] | list[dict[str, str] | None]:
+        """Continue ``{channel: "u u u"}`` prompts; returns the best hypothesis as unit strings
+        (prompt included, ``max_len`` units per channel). A dict in gives a dict out, a list
+        gives a list (None for a skipped prompt).
+
+        ``config`` carries the generation options; ``options`` are, by name, GenerationConfig
+        fields that replace the config's (``max_len_b=100, seed=1``) and the batching options
+        of :meth:`generate` (``max_tokens``, ``max_sentences``, ``max_positions``,
+        ``skip_invalid_size_inputs``, ``progress``, ``max_cache_gb``)."""
+        fields = {f.name for f in dataclasses.fields(GenerationConfig)}
+        config = with_options(config, {k: v for k, v in options.items() if k in fields})
+        batching = {k: v for k, v in options.items() if k not in fields}
+        single = isinstance(input_sequences, Mapping)
+        inputs = [input_sequences] if single else list(input_sequences)
+        outputs: list[dict[str, str] | None] = []
+        for units, hypos in zip(inputs, self.generate(inputs, config, **batching)):
+            if verbose and hypos:
+                self.log_hypotheses(units, hypos)
+            outputs.append(self.decode(hypos[0].tokens) if hypos else None)
+        return outputs[0] if single else outputs
+
+    def log_hypotheses(self, units: Mapping[str, str], hypos: Sequence[Hypothesis]) -> None:
+        """The original's verbose lines: ``S`` prompt, then ``H`` score + text and ``P`` per-step
+        log-probs of every hypothesis."""
+        logger.info("S\t%s", {channel: units[channel] for channel in self.channels})
+        for hypo in hypos:
+            logger.info("H\t%s\t%s", hypo.score, self.decode(hypo.tokens))
+            positional = {
+                channel: " ".join(f"{x:.4f}" for x in hypo.positional_scores[:, c].tolist())
+                for c, channel in enumerate(self.channels)
+            }
+            logger.info("P\t%s", positional)

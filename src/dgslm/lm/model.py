@@ -43,7 +43,8 @@ class KVCache:
     Rows are ``batch * C + channel``. Self-attention buffers are (layers, 2, B*C, H, max_length,
     head_dim); cross-attention buffers hold, per query channel, the other C - 1 channels'
     keys interleaved position-major: (cross_layers, 2, B*C, H, max_length * (C - 1), head_dim).
-    ``length`` is the number of positions already fed.
+    ``length`` is the number of positions already fed; :meth:`advance` and :meth:`truncate`
+    change it.
     """
 
     def __init__(self, cfg: SpeechDLMConfig, batch_size: int, max_length: int, device=None, dtype=None):
@@ -58,6 +59,17 @@ class KVCache:
         self.self_kv = torch.zeros(cfg.layers, 2, rows, heads, max_length, head_dim, **kw)
         self.cross_kv = torch.zeros(cfg.num_cross_layers, 2, rows, heads, max_length * (channels - 1), head_dim, **kw)
         self._split_layers()
+
+    def advance(self, positions: int) -> None:
+        """Count ``positions`` more positions as fed (the model has written their keys and values;
+        it checks the room before it writes)."""
+        self.length += positions
+
+    def truncate(self, length: int = 0) -> None:
+        """Forget every position from ``length`` on (0: empty the cache); the next one fed is ``length``."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot truncate a cache of {self.length} positions to {length}")
+        self.length = length
 
     def _split_layers(self) -> None:
         """Per-layer (keys, values) views, made once so that a step does no indexing."""
@@ -358,7 +370,7 @@ class SpeechDLMModel(nn.Module):
                 if hidden is not None:
                     hidden.append(x)
         if cache is not None:
-            cache.length += length
+            cache.advance(length)
 
         if self.layer_norm is not None:
             x = self.layer_norm(x)

@@ -13,22 +13,25 @@ frames; ``seconds`` of continuation is F = round(seconds * 50) frames; the model
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from dgslm.audio import SAMPLE_RATE, resample
 from dgslm.device import pick_device
-from dgslm.encoder.unit_encoder import UnitEncoder
+from dgslm.encoder.unit_encoder import UnitEncoder, units_to_string
 from dgslm.errors import DgslmError
-from dgslm.lm.generate import GenerationConfig
+from dgslm.lm.generate import GenerationConfig, with_options
 from dgslm.lm.hub import SpeechDLM
 from dgslm.pipeline.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
 from dgslm.vocoder.unit_vocoder import UnitVocoder
@@ -125,9 +128,11 @@ class DialoguePipeline:
         return min(self.lm.cfg.max_positions, 100_000) - 1
 
     # ---- stages -------------------------------------------------------------------------------
+    # Between stages the units travel as (C, T) ids of the SpeechDLM's dictionaries; unit strings
+    # only at the edges (encode, the *_units methods, Continuation.units).
 
-    def encode(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path=None) -> dict[str, str]:
-        """Stereo ``[samples, 2]`` audio -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB)."""
+    def _unit_values(self, waveform: np.ndarray, sample_rate: int, path: str | os.PathLike | None) -> Tensor:
+        """Stereo ``[samples, 2]`` audio -> (2, T) unit values of the units encoder."""
         if self.encoder is None:
             raise DgslmError("this pipeline was loaded without the HuBERT + k-means units encoder, so it "
                              "cannot encode audio; load it with the hubert model to start from audio",
@@ -137,18 +142,43 @@ class DialoguePipeline:
             raise DgslmError(f"prompt too short: {len(waveform) / sample_rate * 1000:.1f} ms; one 20 ms unit "
                              f"frame needs {need / SAMPLE_RATE * 1000:g} ms of audio", path)  # fmt: skip
         start = time.perf_counter()
-        codes = self.encoder.encode(waveform, sample_rate)
+        wave = resample(np.asarray(waveform, dtype=np.float32).reshape(len(waveform), -1), sample_rate, SAMPLE_RATE)
+        values = self.encoder.units(torch.from_numpy(np.ascontiguousarray(wave.T)))
         logger.info("encoded %.2f s of prompt into %d frames per channel in %.1f s",
-                    len(waveform) / sample_rate, len(codes[0].split()), time.perf_counter() - start)  # fmt: skip
-        return dict(zip(self.lm.channels, codes, strict=True))
+                    len(waveform) / sample_rate, values.shape[1], time.perf_counter() - start)  # fmt: skip
+        return values
 
-    def check_length(self, prompt_frames: int, frames: int, path=None, context_window: int = 0) -> None:
-        """One-line DgslmError when prompt + continuation exceed the model's positions (any
-        length is fine with a ``context_window``, see :mod:`dgslm.lm.generate`)."""
+    def encode(
+        self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path: str | os.PathLike | None = None
+    ) -> dict[str, str]:
+        """Stereo ``[samples, 2]`` audio -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB),
+        the units as the original tokenizer writes them."""
+        values = self._unit_values(waveform, sample_rate, path)
+        return {channel: units_to_string(row) for channel, row in zip(self.lm.channels, values, strict=True)}
+
+    def encode_ids(
+        self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path: str | os.PathLike | None = None
+    ) -> Tensor:
+        """Stereo ``[samples, 2]`` audio -> (2, T) SpeechDLM ids (a unit its dictionary lacks is
+        ``<unk>``: generated freely)."""
+        return self.lm.unit_ids(self._unit_values(waveform, sample_rate, path))
+
+    def continuation_config(
+        self,
+        prompt_frames: int,
+        frames: int,
+        num_samples: int,
+        config: GenerationConfig,
+        path: str | os.PathLike | None = None,
+    ) -> GenerationConfig:
+        """``config`` for ``num_samples`` continuations of a ``prompt_frames`` prompt by ``frames``
+        frames: its output length set, units only. A one-line DgslmError (naming ``path``) when
+        prompt + continuation exceed the model's positions (any length is fine with a context
+        window, see :mod:`dgslm.lm.generate`)."""
         if frames < 1:
             raise DgslmError(f"--seconds must give at least one frame ({1 / FRAME_RATE:g} s), got {frames} frames")
-        GenerationConfig(context_window=context_window).window(self.lm.cfg.max_positions)  # fails if too large
-        if not context_window and prompt_frames + frames > self.max_frames:
+        config.window(self.lm.cfg.max_positions)  # fails if too large
+        if not config.context_window and prompt_frames + frames > self.max_frames:
             limit = self.max_frames / FRAME_RATE
             room = (self.max_frames - prompt_frames) / FRAME_RATE
             detail = (f"at most {room:g} s of continuation after this prompt" if room > 0
@@ -156,38 +186,67 @@ class DialoguePipeline:
             detail += ", or go on with a sliding --context-window N (N: the training --tokens-per-sample)"
             raise DgslmError(f"prompt ({prompt_frames} frames) + continuation ({frames} frames) exceeds the model's "
                              f"{self.max_frames} frames ({limit:g} s): {detail}", path)  # fmt: skip
+        if num_samples > 1 and not config.sampling:
+            raise DgslmError("several samples need sampling: beam search gives the same output every time")
+        return dataclasses.replace(config, max_len_a=0, max_len_b=prompt_frames + frames, units_only=True)
+
+    def continue_ids(
+        self, prompt: Tensor, config: GenerationConfig, num_samples: int = 1, progress: bool = False
+    ) -> list[Tensor]:
+        """``num_samples`` continuations, (C, L) ids with the prompt, of a (C, P) ids prompt;
+        ``config`` from :meth:`continuation_config`."""
+        start = time.perf_counter()
+        hypos = self.lm.generate([prompt] * num_samples, config, progress=progress)
+        logger.info("generated %d x %d frames in %.1f s", num_samples, config.max_len_b - prompt.shape[1],
+                    time.perf_counter() - start)  # fmt: skip
+        return [prompt_hypos[0].tokens for prompt_hypos in hypos]
 
     def continue_units(
         self,
         units: Mapping[str, str],
         frames: int,
         num_samples: int = 1,
-        seed: int | None = None,
+        config: GenerationConfig | None = None,
         progress: bool = False,
-        **sampling,
+        **options: Any,
     ) -> list[dict[str, str]]:
         """``num_samples`` continuations of ``{channel: units}`` by ``frames`` frames each
-        (prompt included in the result). ``sampling``: :func:`dgslm.lm.generate.sample` options
-        (sampling, beam, temperature, sampling_topk, sampling_topp, duration_temperature)."""
-        lengths = {len(units[c].split()) for c in self.lm.channels}
-        if len(lengths) != 1:
-            raise DgslmError(f"the channels have different numbers of units: {sorted(lengths)}")
-        prompt_frames = lengths.pop()
-        self.check_length(prompt_frames, frames, context_window=sampling.get("context_window", 0))
-        if num_samples > 1 and not sampling.get("sampling", True):
-            raise DgslmError("several samples need sampling: beam search gives the same output every time")
-        start = time.perf_counter()
-        prompt = {c: units[c] for c in self.lm.channels}
-        outputs = self.lm.sample([prompt] * num_samples, max_len_a=0, max_len_b=prompt_frames + frames,
-                                 seed=seed, progress=progress, units_only=True, **sampling)  # fmt: skip
-        logger.info("generated %d x %d frames in %.1f s", num_samples, frames, time.perf_counter() - start)
-        return outputs
+        (prompt included in the result). ``config`` carries the generation options, ``options``
+        replace its fields by name (``seed=1, beam=1``); the pipeline sets the output length
+        and ``units_only``."""
+        prompt = self.lm.encode_prompt(units)
+        config = self.continuation_config(prompt.shape[1], frames, num_samples, with_options(config, options))
+        return [self.lm.decode(ids) for ids in self.continue_ids(prompt, config, num_samples, progress)]
 
-    def vocode(self, units: Mapping[str, str]) -> np.ndarray:
-        """``{channel: units}`` -> stereo ``[samples, 2]`` float32 (``hop`` samples per frame)."""
-        return self.vocoder.stereo([units[c] for c in self.lm.channels], self.speakers).numpy()
+    def vocode(self, units: Mapping[str, str] | Tensor) -> np.ndarray:
+        """``{channel: units}`` or (C, T) SpeechDLM ids -> stereo ``[samples, 2]`` float32 (``hop``
+        samples per frame)."""
+        codes = list(self.lm.unit_values(units)) if isinstance(units, Tensor) else [units[c] for c in self.lm.channels]
+        return self.vocoder.stereo(codes, self.speakers).numpy()
 
     # ---- end to end ---------------------------------------------------------------------------
+
+    def continue_from_ids(
+        self,
+        prompt: Tensor,
+        config: GenerationConfig,
+        num_samples: int = 1,
+        continuation_only: bool = False,
+        progress: bool = False,
+    ) -> list[Continuation]:
+        """Continue a (C, P) ids prompt with ``config`` (from :meth:`continuation_config`) and
+        vocode each of the ``num_samples`` results."""
+        prompt_frames = prompt.shape[1]
+        generated = self.continue_ids(prompt, config, num_samples, progress)
+        start = time.perf_counter()
+        results = []
+        for ids in tqdm(generated, desc="vocode", unit="dialogue", disable=not progress):
+            audio = self.vocode(ids)
+            if continuation_only:
+                audio = audio[prompt_frames * self.vocoder.cfg.hop_size :]
+            results.append(Continuation(self.lm.decode(ids), prompt_frames, audio))
+        logger.info("vocoded %d dialogues in %.1f s", len(results), time.perf_counter() - start)
+        return results
 
     def continue_from_units(
         self,
@@ -195,22 +254,16 @@ class DialoguePipeline:
         seconds: float,
         num_samples: int = 1,
         continuation_only: bool = False,
-        seed: int | None = None,
+        config: GenerationConfig | None = None,
         progress: bool = False,
-        **sampling,
+        **options: Any,
     ) -> list[Continuation]:
-        """Continue ``units`` by ``seconds`` and vocode each of the ``num_samples`` results."""
-        prompt_frames = len(units[self.lm.channels[0]].split())
-        generated = self.continue_units(units, round(seconds * FRAME_RATE), num_samples, seed, progress, **sampling)
-        start = time.perf_counter()
-        results = []
-        for out in tqdm(generated, desc="vocode", unit="dialogue", disable=not progress):
-            audio = self.vocode(out)
-            if continuation_only:
-                audio = audio[prompt_frames * self.vocoder.cfg.hop_size :]
-            results.append(Continuation(out, prompt_frames, audio))
-        logger.info("vocoded %d dialogues in %.1f s", len(results), time.perf_counter() - start)
-        return results
+        """Continue ``units`` by ``seconds`` and vocode each of the ``num_samples`` results
+        (``config`` and ``options``: see :meth:`continue_units`)."""
+        prompt = self.lm.encode_prompt(units)
+        config = with_options(config, options)
+        config = self.continuation_config(prompt.shape[1], round(seconds * FRAME_RATE), num_samples, config)
+        return self.continue_from_ids(prompt, config, num_samples, continuation_only, progress)
 
     def continue_dialogue(
         self,
@@ -220,13 +273,14 @@ class DialoguePipeline:
         prompt_seconds: float | None = None,
         num_samples: int = 1,
         continuation_only: bool = False,
-        seed: int | None = None,
         allow_mono: bool = False,
-        **sampling,
+        config: GenerationConfig | None = None,
+        **options: Any,
     ) -> list[np.ndarray]:
         """Stereo prompt audio -> ``num_samples`` stereo ``[samples, 2]`` arrays at
-        :attr:`sample_rate`: the resynthesised prompt then ``seconds`` of continuation."""
-        wave = stereo_prompt(waveform, sample_rate, prompt_seconds, allow_mono)
-        units = self.encode(wave)
-        results = self.continue_from_units(units, seconds, num_samples, continuation_only, seed, **sampling)
-        return [r.audio for r in results]
+        :attr:`sample_rate`: the resynthesised prompt then ``seconds`` of continuation
+        (``config`` and ``options``: see :meth:`continue_units`)."""
+        prompt = self.encode_ids(stereo_prompt(waveform, sample_rate, prompt_seconds, allow_mono))
+        config = with_options(config, options)
+        config = self.continuation_config(prompt.shape[1], round(seconds * FRAME_RATE), num_samples, config)
+        return [r.audio for r in self.continue_from_ids(prompt, config, num_samples, continuation_only)]

@@ -34,7 +34,7 @@ def _person(hub: SpeechDLM, frames: int, seed: int = 0) -> list[int]:
 
 
 def _live(hub: SpeechDLM, person: list[int], config: GenerationConfig, user: int, seed: int) -> list[int]:
-    step = DialogueStep(hub, config, user, seed)
+    step = DialogueStep(hub, dataclasses.replace(config, seed=seed), user)
     return [step.advance(None)] + [step.advance(u) for u in person[:-1]]
 
 
@@ -79,7 +79,7 @@ def test_hold_then_catch_up_feeds_every_frame(reference):
     both person units, so the positions fed stay one per frame."""
     hub = _hub(reference, CHECKPOINTS[0])
     person = _person(hub, 10)
-    step = DialogueStep(hub, GenerationConfig(context_window=64), 0, seed=0)
+    step = DialogueStep(hub, GenerationConfig(context_window=64, seed=0), 0)
     units = [step.advance(None), step.advance(person[0])]
     length = step.cache.length
     units.append(step.hold())
