@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,7 @@ def render(records: list[dict], model: dict | None, latency: int, silence: int, 
             b = ([str(silence)] * latency + units)[: len(a)]
             b += [str(silence)] * (len(a) - len(b))
         rows.append({"audio": r["audio"], "unitA": " ".join(a), "unitB": " ".join(b)})
+    shutil.rmtree(folder, ignore_errors=True)  # no dialogue of an earlier, larger run stays
     return unit_energy_wavs(rows, centers, folder)
 
 
