@@ -90,22 +90,30 @@ def engine_units(session, audio: np.ndarray) -> tuple[list[int], list[int]]:
     return person[:n], model[:n]
 
 
-def sessions(name: str, path: str | None, data: Path | None, wavs: list[Path], hear: list[int], args) -> dict:
-    """Sessions of one model: per dialogue ``i`` the person of dialogue ``hear[i]`` played in
-    (seed ``--seed + i``); the units of both channels and the engine's latency in frames. Each
-    session is cached in OUT/NAME.sessions/DIALOGUE.json (an interrupted run resumes)."""
-    folder = args.out / f"{name}.sessions"
-    folder.mkdir(exist_ok=True)
+def session_cache(name: str, path: str | None, data: Path | None, i: int, wavs: list[Path], heard: int, args):
+    """(cache file, key) of dialogue ``i``'s session with the person of dialogue ``heard``."""
+    key = [path, str(data), str(wavs[heard]), args.seed + i, args.temperature, args.context_window]
+    return args.out / f"{name}.sessions" / f"{wavs[i].stem}.json", key
+
+
+def is_cached(cache: Path, key: list) -> bool:
+    return cache.is_file() and json.loads(cache.read_text())["key"] == key
+
+
+def sessions(name: str, path: str | None, data: Path | None, chosen: list[int], wavs: list[Path], hear, args) -> dict:
+    """Sessions of one model: for each ``chosen`` dialogue ``i`` the person of dialogue
+    ``hear(i)`` played in (seed ``--seed + i``); both channels' units and the engine's latency in
+    frames. Each session is cached in OUT/NAME.sessions/DIALOGUE.json (a run resumes)."""
+    (args.out / f"{name}.sessions").mkdir(exist_ok=True)
     engine, out = None, {"units": []}
-    for i, wav in enumerate(tqdm(wavs, desc=name, unit="dialogue")):
-        cache = folder / f"{wav.stem}.json"
-        key = [path, str(data), str(wavs[hear[i]]), args.seed + i, args.temperature, args.context_window]
-        if not cache.is_file() or json.loads(cache.read_text())["key"] != key:
+    for i in tqdm(chosen, desc=name, unit="dialogue"):
+        cache, key = session_cache(name, path, data, i, wavs, hear(i), args)
+        if not is_cached(cache, key):
             engine = engine or load_engine(path, data, args)
-            audio, _ = load_audio(wavs[hear[i]])
+            audio, _ = load_audio(wavs[hear(i)])
             person, model = engine_units(engine.new_session(seed=args.seed + i), audio[:, 0])
             latency = round(engine.algorithmic_latency_ms * FRAME_RATE / 1000)
-            done = {"key": key, "audio": wav.stem, "latency_frames": latency, "person": person, "model": model}
+            done = {"key": key, "audio": wavs[i].stem, "latency_frames": latency, "person": person, "model": model}
             with atomic_write(cache) as f:
                 json.dump(done, f)
         out["units"].append(json.loads(cache.read_text()))
@@ -204,6 +212,8 @@ def main() -> None:
     parser.add_argument("--units", type=Path, help="its code file (default: OUT/heldout.code, encoded)")
     parser.add_argument("--hours", type=float, default=0.2, help="hours of held-out dialogue to synthesise")
     parser.add_argument("--max-dialogues", type=int, default=0, help="the first ... dialogues (0: all)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the dialogues whose sessions are all cached already (a partial run's report)")  # fmt: skip
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="a SpeechDLM (checkpoint or folder; default: full=the bundled demo); repeatable")  # fmt: skip
     parser.add_argument("--data", type=Path, help="dictionaries of .pt checkpoints (--speech-dlm-data)")
@@ -222,24 +232,29 @@ def main() -> None:
 
     km = Path(resolve_model_paths().kmeans)
     folder, code = corpus(args.out, args.corpus, args.units, args.hours, km)
-    records = list(read_code_file(code))[: args.max_dialogues or None]
-    wavs = [folder / "wav" / f"{r['audio']}.wav" for r in records]
+    every = list(read_code_file(code))
+    wavs = [folder / "wav" / f"{r['audio']}.wav" for r in every]
     centers = load_centers(km)
     silence = int(np.argmin(np.exp(centers).sum(1)))  # the quietest unit
     models = dict(spec.split("=", 1) for spec in args.model) or {"full": None}
-    runs = {name: (path, list(range(len(wavs)))) for name, path in models.items()}
-    if args.deaf:
+    runs = {name: (path, lambda i: i) for name, path in models.items()}
+    if args.deaf:  # the person of the next dialogue of the code file
         first, path = next(iter(models.items()))
-        runs[f"{first}, deaf"] = (path, [(i + 1) % len(wavs) for i in range(len(wavs))])
+        runs[f"{first}, deaf"] = (path, lambda i: (i + 1) % len(wavs))
+    chosen = list(range(len(every)))[: args.max_dialogues or None]
+    if args.cached_only:
+        chosen = [i for i in chosen if all(is_cached(*session_cache(n.replace(", ", "_"), p, args.data, i, wavs,
+                                                                       hear(i), args)) for n, (p, hear) in runs.items())]  # fmt: skip
+    records = [every[i] for i in chosen]
     minutes = sum(len(r["unitA"].split()) for r in records) / FRAME_RATE / 60
     log.info("%d held-out dialogues (%.1f min); runs: %s", len(records), minutes, ", ".join(runs))
 
     folders = {CORPUS: render(records, None, 0, silence, centers, args.out / "wav" / "corpus")}
     agreement = {}
     for name, (path, hear) in runs.items():
-        done = sessions(name.replace(", ", "_"), path, args.data, wavs, hear, args)
+        done = sessions(name.replace(", ", "_"), path, args.data, chosen, wavs, hear, args)
         same = [np.mean(np.array(s["person"]) == np.array(list(map(int, r["unitA"].split()))[: len(s["person"])]))
-                for s, r in zip(done["units"], records) if hear == list(range(len(wavs)))]  # fmt: skip
+                for i, s, r in zip(chosen, done["units"], records) if hear(i) == i]  # fmt: skip
         if same:
             agreement[name] = float(np.mean(same))
         folders[name] = render(records, done, done["latency_frames"], silence, centers,
