@@ -135,16 +135,15 @@ def load_engine(path: str | None, data: Path | None, args):
 
 
 def render(records: list[dict], model: dict | None, latency: int, silence: int, centers, folder: Path) -> Path:
-    """Unit-energy stereo wavs: the corpus units of each dialogue (``model`` None) or its session,
-    the person's corpus units on channel A and the model's units, ``latency`` frames late, on B."""
+    """Unit-energy stereo wavs of each dialogue: the person's corpus units on channel A and, on B,
+    the model's units of its session (``model``) or the corpus partner's (None), ``latency``
+    frames late."""
     rows = []
     for i, r in enumerate(records):
         a = fill_unk(r["unitA"].split())[0]
-        b = fill_unk(r["unitB"].split())[0]
-        if model is not None:
-            units = [str(u) for u in model["units"][i]["model"]]
-            b = ([str(silence)] * latency + units)[: len(a)]
-            b += [str(silence)] * (len(a) - len(b))
+        b = fill_unk(r["unitB"].split())[0] if model is None else [str(u) for u in model["units"][i]["model"]]
+        b = ([str(silence)] * latency + b)[: len(a)]
+        b += [str(silence)] * (len(a) - len(b))
         rows.append({"audio": r["audio"], "unitA": " ".join(a), "unitB": " ".join(b)})
     shutil.rmtree(folder, ignore_errors=True)  # no dialogue of an earlier, larger run stays
     return unit_energy_wavs(rows, centers, folder)
@@ -257,8 +256,11 @@ def main() -> None:
                 for i, s, r in zip(chosen, done["units"], records) if hear(i) == i]  # fmt: skip
         if same:
             agreement[name] = float(np.mean(same))
-        folders[name] = render(records, done, done["latency_frames"], silence, centers,
+        latency = done["latency_frames"]
+        folders[name] = render(records, done, latency, silence, centers,
                                args.out / "wav" / name.replace(", ", "_"))  # fmt: skip
+    late = f"corpus partner +{latency * 1000 // FRAME_RATE} ms"  # the engine's latency alone
+    folders[late] = render(records, None, latency, silence, centers, args.out / "wav" / "corpus_late")
     results = {name: evaluate(folder, "--reference", folders[CORPUS], "--full-duplex", 0)
                for name, folder in folders.items()}  # fmt: skip
     print(report(results, agreement, args))

@@ -67,10 +67,15 @@ def test_recipe_reports_the_full_model_and_its_deaf_control(heldout):
     results = json.loads((out / "results.json").read_text())
     records = list(read_code_file(out / "heldout.code"))
     assert len(records) == 2
-    assert set(results["statistics"]) == {"corpus units", "full", "full, deaf"}
+    stats = results["statistics"]
+    assert set(stats) == {"corpus units", "full", "full, deaf", "corpus partner +100 ms"}
+    # the corpus partner 100 ms late (the engine's latency alone): the same IPUs, moved
+    late = stats["corpus partner +100 ms"]
+    assert late["ipu"]["count"] == stats["corpus units"]["ipu"]["count"]
+    assert late["speech_ratio"][1] == pytest.approx(stats["corpus units"]["speech_ratio"][1], abs=0.01)
     minutes = sum(len(r["unitA"].split()) for r in records) / 50 / 60
-    for stats in results["statistics"].values():  # every session spans its corpus dialogue
-        assert stats["minutes"] == pytest.approx(minutes, abs=1e-3)
+    for row in stats.values():  # every session spans its corpus dialogue
+        assert row["minutes"] == pytest.approx(minutes, abs=1e-3)
     assert results["person_unit_agreement"]["full"] > 0.95  # streaming units of the person = offline
     corpus = results["full_duplex"]["corpus units"]
     assert corpus["pause_takeover_rate"] in (0.0, None)  # the corpus partner never speaks in a pause
