@@ -50,6 +50,7 @@ FRAME_MS = 1000 * FRAME_SAMPLES / SAMPLE_RATE
 DEFAULT_UNIT_LOOKAHEAD = 2  # frames (see docs/live.md for the agreement table)
 HUBERT_CONTEXT = 50  # frames of left context of a streaming HuBERT window
 DEFAULT_VOCODER_CONTEXT, DEFAULT_VOCODER_LOOKAHEAD = 4, 2
+WARM_UP_FRAMES = 12  # silent frames run by from_pretrained before the session starts
 LATE_REPORT_EVERY = 50  # late frames between two "falling behind" warnings
 
 
@@ -119,8 +120,17 @@ class DuplexSession:
 
         flags = {k: kwargs.pop(k) for k in list(kwargs) if k in PATH_FLAGS}
         pipe = DialoguePipeline.from_pretrained(paths, device, speakers, **flags)
-        return cls(pipe.encoder, pipe.lm, pipe.vocoder, config, seed, user_channel,
-                   speakers[1 - user_channel], **kwargs)  # fmt: skip
+        session = cls(pipe.encoder, pipe.lm, pipe.vocoder, config, seed, user_channel,
+                      speakers[1 - user_channel], **kwargs)  # fmt: skip
+        session.warm_up()
+        return session
+
+    def warm_up(self, frames: int = WARM_UP_FRAMES) -> None:
+        """Run ``frames`` frames of silence, then :meth:`reset`: the first calls of a fresh process
+        are slow (kernel selection, allocations), and a live session should not start behind."""
+        for _ in range(frames):
+            self._step(np.zeros(FRAME_SAMPLES, dtype=np.float32))  # untimed: no late-frame warnings
+        self.reset()
 
     def new_session(self, **overrides) -> DuplexSession:
         """A new, independent session on the same models (loaded once, shared read-only: e.g. one
