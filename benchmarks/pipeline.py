@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from timing import timed  # benchmarks/timing.py
 
+from dgslm.audio import FRAME_RATE
 from dgslm.encoder.features import HubertFeatures
 from dgslm.encoder.hubert import Hubert, HubertConfig
 from dgslm.encoder.kmeans import KMeansQuantizer
@@ -30,7 +31,7 @@ from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.hub import SpeechDLM
 from dgslm.lm.model import SpeechDLMModel
-from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline
+from dgslm.pipeline.dialogue import DialoguePipeline
 from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from timing import repeated  # benchmarks/timing.py
 
 from dgslm.lm import model as model_module
-from dgslm.lm.config import SpeechDLMConfig
-from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion
+from dgslm.lm.config import CriterionConfig, SpeechDLMConfig
+from dgslm.lm.criterion import SpeechDLMCriterion
 from dgslm.lm.dataset import collate
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.targets import run_targets
@@ -64,7 +64,7 @@ def make_batch(batch: int, tokens: int, device: torch.device) -> dict:
 
 
 def train_tokens_per_second(model, batch, dtype, steps: int, device: torch.device) -> float:
-    criterion = SpeechDLMCriterion(CriterionConfig())
+    criterion = SpeechDLMCriterion(CriterionConfig(), model.cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5, betas=(0.9, 0.98))
     model.train()
 

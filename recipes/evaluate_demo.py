@@ -36,13 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dgslm.audio import load_audio, write_wav
+from dgslm.audio import FRAME_RATE, SAMPLE_RATE, load_audio, write_wav
 from dgslm.encoder.features import LogMelFeatures
 from dgslm.encoder.kmeans import load_centers
 from dgslm.units.codes import read_code_file, write_code_file
 
 CHANNELS = ("unitA", "unitB")
-FRAME_RATE, HOP, SAMPLE_RATE = 50, 320, 16000
+HOP = SAMPLE_RATE // FRAME_RATE  # samples per unit
 EVENTS = ("ipu", "pause", "gap", "overlap")
 TARGET = 0.15  # every per-minute statistic within 15% of the corpus
 REFERENCE = "corpus units"
@@ -182,7 +182,7 @@ def error_table(stats: dict[str, dict], intervals: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path, help="work folder of recipes/build_demo.sh")
     parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
@@ -215,88 +215,91 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1, help="continuations per prompt (more: less sampling noise)")
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--timeline", type=Path, default=None, help="write one generated dialogue's timeline PNG here")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    out = args.out or args.work / "turn_taking"
-    out.mkdir(parents=True, exist_ok=True)
-    centers = load_centers(next(args.work.glob("kmeans_logmel_*.safetensors")))
-    prompt, cont = round(args.prompt_seconds * FRAME_RATE), round(args.seconds * FRAME_RATE)
-    stride = round((args.stride_seconds or args.seconds) * FRAME_RATE)
-    wins = windows(args.work / "units" / f"{args.split}.code", prompt, cont, stride, args.max_prompts)
-    name_of = lambda dialogue, start: f"{dialogue}_{start}"  # noqa: E731
-    # each window is continued --samples times (sample k of a window: its name + _k)
-    write_code_file(out / "prompts.code", [{"audio": f"{name_of(d, s)}_{k}", **{c: " ".join(u[c][:prompt]) for c in CHANNELS}}
-                                           for d, s, u in wins for k in range(args.samples)])  # fmt: skip
-    sets = {REFERENCE: [{"audio": name_of(d, s), **{c: " ".join(u[c][prompt:]) for c in CHANNELS}} for d, s, u in wins]}
-    dialogues = {d: i for i, d in enumerate(sorted({d for d, _, _ in wins}))}  # held-out dialogue -> number
-    source = {name_of(d, s): dialogues[d] for d, s, _ in wins}  # window -> its dialogue's number
-    print(f"{len(wins)} prompts from {len(dialogues)} held-out dialogues of {args.prompt_seconds:g} s, {args.samples} x {args.seconds:g} s continuations",
-          flush=True)  # fmt: skip
 
-    results = {"settings": vars(args) | {"prompts": len(wins)}, "unk_drawn": {}, "validation": {}}
-    first = None
-    for spec in args.model:
-        name, path = spec.split("=", 1)
-        generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
-        key = json.dumps([path, args.split, len(wins), args.prompt_seconds, args.seconds, stride, args.max_prompts,
-                          args.temperature, args.seed, args.samples, args.context_window])  # fmt: skip
-        if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
-            dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
-                  "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,
-                  "--temperature", args.temperature, "--seed", args.seed, "--context-window", args.context_window)  # fmt: skip
-            validation.write_text(dgslm("validate", args.work / "data-bin", "--path", path, "--valid-subset",
-                                        "valid,test", "--max-tokens", 4096, "--num-workers", 0, "--json", capture=True))  # fmt: skip
-            (out / f"{name}.key").write_text(key)
-        records, unks = [], 0
-        for r in read_code_file(generated):
-            filled = {c: fill_unk(r[c].split()) for c in CHANNELS}
-            unks += sum(n for _, n in filled.values())
-            n = min(len(u) for u, _ in filled.values())  # a drawn </s> is dropped from its channel
-            records.append(
-                {"audio": r["audio"].removesuffix("-generated"), **{c: u[:n] for c, (u, _) in filled.items()}}
-            )
-        first = first or {"audio": f"{name}_{records[0]['audio']}", **{c: " ".join(records[0][c]) for c in CHANNELS}}
-        sets[name] = [{"audio": r["audio"], **{c: " ".join(r[c][prompt:]) for c in CHANNELS}} for r in records]
-        results["unk_drawn"][name] = unks
-        results["validation"][name] = json.loads(validation.read_text())
+class Prompts:
+    """Step 1: the held-out windows, their prompts (``OUT/prompts.code``, each window ``--samples``
+    times: sample k of a window is its name + _k) and the true continuations."""
 
+    def __init__(self, args: argparse.Namespace, out: Path):
+        self.prompt, self.cont = round(args.prompt_seconds * FRAME_RATE), round(args.seconds * FRAME_RATE)
+        self.stride = round((args.stride_seconds or args.seconds) * FRAME_RATE)
+        self.wins = windows(args.work / "units" / f"{args.split}.code", self.prompt, self.cont, self.stride,
+                            args.max_prompts)  # fmt: skip
+        name_of = lambda dialogue, start: f"{dialogue}_{start}"  # noqa: E731
+        write_code_file(out / "prompts.code", [{"audio": f"{name_of(d, s)}_{k}", **{c: " ".join(u[c][:self.prompt]) for c in CHANNELS}}
+                                               for d, s, u in self.wins for k in range(args.samples)])  # fmt: skip
+        self.truth = [
+            {"audio": name_of(d, s), **{c: " ".join(u[c][self.prompt :]) for c in CHANNELS}} for d, s, u in self.wins
+        ]
+        # held-out dialogue -> number, and window -> its dialogue's number
+        self.dialogues = {d: i for i, d in enumerate(sorted({d for d, _, _ in self.wins}))}
+        self.source = {name_of(d, s): self.dialogues[d] for d, s, _ in self.wins}
+        print(f"{len(self.wins)} prompts from {len(self.dialogues)} held-out dialogues of {args.prompt_seconds:g} s, {args.samples} x {args.seconds:g} s continuations",
+              flush=True)  # fmt: skip
+
+
+def continue_prompts(
+    args: argparse.Namespace, out: Path, prompts: Prompts, name: str, path: str
+) -> tuple[list[dict], int, dict]:
+    """Steps 2 and 4 for one model: ``dgslm sample`` and ``dgslm validate`` (reused when run with the
+    same settings before); its continuations (``<unk>`` filled), the ``<unk>`` drawn, the validation."""
+    generated, validation = out / f"{name}.generated.code", out / f"{name}.validate.json"
+    prompt, cont = prompts.prompt, prompts.cont
+    key = json.dumps([path, args.split, len(prompts.wins), args.prompt_seconds, args.seconds, prompts.stride, args.max_prompts,
+                      args.temperature, args.seed, args.samples, args.context_window])  # fmt: skip
+    if not (out / f"{name}.key").is_file() or (out / f"{name}.key").read_text() != key:  # else reuse
+        dgslm("sample", "--in-file", out / "prompts.code", "--ckpt", path, "--data", args.work / "data-bin",
+              "--out-file", generated, "--max-len-b", prompt + cont, "--beam-size", 1,
+              "--temperature", args.temperature, "--seed", args.seed, "--context-window", args.context_window)  # fmt: skip
+        validation.write_text(dgslm("validate", args.work / "data-bin", "--path", path, "--valid-subset",
+                                    "valid,test", "--max-tokens", 4096, "--num-workers", 0, "--json", capture=True))  # fmt: skip
+        (out / f"{name}.key").write_text(key)
+    records, unks = [], 0
+    for r in read_code_file(generated):
+        filled = {c: fill_unk(r[c].split()) for c in CHANNELS}
+        unks += sum(n for _, n in filled.values())
+        n = min(len(u) for u, _ in filled.values())  # a drawn </s> is dropped from its channel
+        records.append({"audio": r["audio"].removesuffix("-generated"), **{c: u[:n] for c, (u, _) in filled.items()}})
+    return records, unks, json.loads(validation.read_text())
+
+
+def turn_taking(
+    args: argparse.Namespace, out: Path, prompts: Prompts, sets: dict[str, list[dict]], centers: np.ndarray
+) -> tuple[dict, dict]:
+    """Step 3: ``dgslm evaluate`` of the real audio windows and of every set of units, rendered as
+    unit energy and (with ``--vocoder``) vocoded: ``(energy, vocoded)`` results by name."""
     corpus = args.corpus or args.work / "corpus"
-    energy = {"corpus audio": evaluate(audio_windows(corpus, wins, prompt, cont, out / "wav_corpus_audio"))}
-    vocoded = {}
+    audio = audio_windows(corpus, prompts.wins, prompts.prompt, prompts.cont, out / "wav_corpus_audio")
+    energy, vocoded = {"corpus audio": evaluate(audio)}, {}
     for name, records in sets.items():
         write_code_file(out / f"{name}.code", records)
         energy[name] = evaluate(unit_energy_wavs(records, centers, out / f"wav_energy_{name}"))
         if args.vocoder:
             vocoded[name] = evaluate(out / f"{name}.code", "--vocoder", args.vocoder, "--vocoder-cfg", args.vocoder.parent / "config.json",
                                      "--energy-threshold-db", args.vocoded_threshold_db)  # fmt: skip
-    if args.timeline:
-        folder = unit_energy_wavs([first], centers, out / "wav_timeline")
-        evaluate(
-            folder,
-            "--plot-dir",
-            out / "timeline",
-            "--max-timelines",
-            1,
-            "--plot-seconds",
-            args.prompt_seconds + args.seconds,
-        )
-        args.timeline.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(next((out / "timeline").glob("*.timeline.png")), args.timeline)
+    return energy, vocoded
 
-    sums = {k: totals(v["dialogues"], source, len(dialogues)) for k, v in energy.items()}
-    energy = {k: v["summary"] for k, v in energy.items()}
-    vocoded = {k: v["summary"] for k, v in vocoded.items()}
-    models = [m.split("=", 1)[0] for m in args.model]
-    intervals = {k: bootstrap_intervals(sums[k], sums[REFERENCE], args.bootstrap) for k in ["corpus audio", *models]}
-    results |= {"unit_energy": energy, "vocoded": vocoded,
-                "errors_vs_corpus_units": {k: relative_errors(v, energy[REFERENCE]) for k, v in energy.items()},
-                "error_intervals_90": intervals}  # fmt: skip
+
+def timeline(args: argparse.Namespace, out: Path, first: dict, centers: np.ndarray) -> None:
+    """Step 6: the timeline PNG of one generated dialogue (prompt included) at ``--timeline``."""
+    folder = unit_energy_wavs([first], centers, out / "wav_timeline")
+    evaluate(folder, "--plot-dir", out / "timeline", "--max-timelines", 1,
+             "--plot-seconds", args.prompt_seconds + args.seconds)  # fmt: skip
+    args.timeline.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(next((out / "timeline").glob("*.timeline.png")), args.timeline)
+
+
+def report(out: Path, results: dict, models: list[str]) -> None:
+    """Step 6: ``OUT/results.json``, ``OUT/results.md`` (printed) and one verdict line per model."""
+    energy, vocoded, intervals = results["unit_energy"], results["vocoded"], results["error_intervals_90"]
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    report = "Unit-energy rendering:\n\n" + table(energy) + "\n\n" + error_table(energy, intervals) + "\n"
+    text = "Unit-energy rendering:\n\n" + table(energy) + "\n\n" + error_table(energy, intervals) + "\n"
     if vocoded:
-        report += "\nVocoded by the demo HiFi-GAN:\n\n" + table(vocoded) + "\n"
-    (out / "results.md").write_text(report)
-    print(report)
+        text += "\nVocoded by the demo HiFi-GAN:\n\n" + table(vocoded) + "\n"
+    (out / "results.md").write_text(text)
+    print(text)
     for name in models:
         errors = list(results["errors_vs_corpus_units"][name].values())
         within, worst = sum(e <= TARGET for e in errors), max(errors)
@@ -306,6 +309,37 @@ def main() -> None:
             f"mean error {np.mean(errors):.0%}, worst {worst:.0%}: target {'met' if within == len(errors) else 'not met'}; "
             f"90% interval wholly beyond {TARGET:.0%}: {', '.join(outside) or 'none'}"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    out = args.out or args.work / "turn_taking"
+    out.mkdir(parents=True, exist_ok=True)
+    centers = load_centers(next(args.work.glob("kmeans_logmel_*.safetensors")))  # the units' log-mel k-means
+    prompts = Prompts(args, out)
+    sets = {REFERENCE: prompts.truth}
+    results = {"settings": vars(args) | {"prompts": len(prompts.wins)}, "unk_drawn": {}, "validation": {}}
+    first = None
+    models = []
+    for spec in args.model:
+        name, path = spec.split("=", 1)
+        records, results["unk_drawn"][name], results["validation"][name] = continue_prompts(
+            args, out, prompts, name, path
+        )
+        first = first or {"audio": f"{name}_{records[0]['audio']}", **{c: " ".join(records[0][c]) for c in CHANNELS}}
+        sets[name] = [{"audio": r["audio"], **{c: " ".join(r[c][prompts.prompt :]) for c in CHANNELS}} for r in records]
+        models.append(name)
+    energy, vocoded = turn_taking(args, out, prompts, sets, centers)
+    if args.timeline:
+        timeline(args, out, first, centers)
+    # step 5: errors against the true continuations, with paired bootstrap intervals over dialogues
+    sums = {k: totals(v["dialogues"], prompts.source, len(prompts.dialogues)) for k, v in energy.items()}
+    energy = {k: v["summary"] for k, v in energy.items()}
+    intervals = {k: bootstrap_intervals(sums[k], sums[REFERENCE], args.bootstrap) for k in ["corpus audio", *models]}
+    results |= {"unit_energy": energy, "vocoded": {k: v["summary"] for k, v in vocoded.items()},
+                "errors_vs_corpus_units": {k: relative_errors(v, energy[REFERENCE]) for k, v in energy.items()},
+                "error_intervals_90": intervals}  # fmt: skip
+    report(out, results, models)
 
 
 if __name__ == "__main__":

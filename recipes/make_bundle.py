@@ -25,7 +25,7 @@ from dgslm.encoder.features import FLOOR_DB
 from dgslm.encoder.kmeans import load_centers, save_centers
 from dgslm.fileio import atomic_folder
 from dgslm.model_folder import CONFIG, FEATURES_FORMAT, KMEANS
-from dgslm.pipeline.converted import convert_speech_dlm, convert_vocoder
+from dgslm.models.convert import convert_speech_dlm, convert_vocoder
 from dgslm.training.checkpointing import load_state
 
 README = """\

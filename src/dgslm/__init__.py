@@ -8,7 +8,8 @@ Stages, one subpackage each:
 - ``dgslm.vocoder``    units to speech (unit HiFi-GAN)
 - ``dgslm.training``   training utilities shared by the LM and vocoder trainers
 - ``dgslm.evaluation`` turn-taking statistics
-- ``dgslm.pipeline``   prompt to continued dialogue, model files
+- ``dgslm.models``     model files: resolution (flags > cache > demo), download, conversion
+- ``dgslm.pipeline``   prompt to continued dialogue
 - ``dgslm.corpus``     synthetic conversation corpus
 - ``dgslm.cli``        the ``dgslm`` command
 """

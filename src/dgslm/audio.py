@@ -12,6 +12,8 @@ from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_path
 
 SAMPLE_RATE = 16_000
+FRAME_RATE = 50  # units per second, per channel (one per 20 ms, every unit type)
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "au", "sph")  # searched in folders
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = SAMPLE_RATE) -> tuple[np.ndarray, int]:

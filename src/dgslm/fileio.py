@@ -69,3 +69,11 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def concatenate(parts: list[Path], path: str | os.PathLike) -> None:
+    """Write the bytes of ``parts``, in order, to ``path`` atomically."""
+    with atomic_write(path, "wb") as handle:
+        for part in parts:
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, handle, 1 << 20)

@@ -1,6 +1,6 @@
 """Our model folders: ``model.safetensors`` (weights, no pickle, fast to load) + ``config.json``.
 
-Importing this module imports no torch (the path resolution of :mod:`dgslm.pipeline.resolve`
+Importing this module imports no torch (the path resolution of :mod:`dgslm.models.resolve`
 only needs the file names); the readers and writers import safetensors when called.
 """
 

@@ -150,3 +150,14 @@ def test_streaming_keeps_the_frame_grid(setup):
     assert len(record["unitA"].split()) == len(record["unitB"].split()) == len(ch1.split()) == 159
     same = sum(a == b for a, b in zip(record["unitA"].split(), ch1.split()))
     assert 0.5 * 159 < same < 159  # close to the exact units, not equal (per-window statistics)
+
+
+def test_channel_id_writes_one_channel_as_the_original_quantiser(setup, capsys):
+    tmp, audio, model, (ch1, ch2) = setup
+    assert main(["encode", str(audio), "-o", str(tmp / "u-channel2"), "--channel_id", "2", *model]) == 0
+    assert (tmp / "u-channel2").read_text().splitlines() == [f"cat-channel2|{ch2}", f"swapped-channel2|{ch1}"]
+    assert main(["encode", str(audio), "-o", str(tmp / "u1"), "--channel-id", "1", "--hide-fname", *model]) == 0
+    assert (tmp / "u1").read_text().splitlines() == [ch1, ch2]
+    argv = ["encode", str(audio), "-o", str(tmp / "x"), "--channel_id", "1", "--per-channel-dir", str(tmp), *model]
+    assert main(argv) == 1
+    assert "--channel_id writes one channel's lines" in capsys.readouterr().err

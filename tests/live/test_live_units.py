@@ -9,7 +9,7 @@ import torch
 from dgslm.audio import load_audio
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.live.units import StreamingUnits, exact_lookahead
-from dgslm.pipeline.resolve import DEMO_DIR
+from dgslm.models.resolve import DEMO_DIR
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

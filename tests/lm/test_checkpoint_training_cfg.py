@@ -54,14 +54,17 @@ def test_checkpoint_records_task_and_criterion(trained):
 
 def test_validate_uses_the_recorded_settings(trained):
     data, checkpoint, trainer = trained
-    _, _, task, criterion = load_for_validation(str(checkpoint), str(data))
+    _, model_cfg, task, criterion = load_for_validation(str(checkpoint))
+    assert model_cfg == trainer.model_cfg
     assert task == trainer.task
     assert criterion == trainer.criterion_cfg
 
 
 def test_validate_flags_override_the_recorded_settings(trained, capsys):
     data, checkpoint, trainer = trained
-    valid = type(trainer.train_data).load(data, "valid", trainer.task, trainer.pad, trainer.eos)
+    valid = type(trainer.train_data).load(
+        data, "valid", trainer.model_cfg.channels, trainer.task, trainer.pad, trainer.eos
+    )
     expected, _ = validate(trainer.model, valid, trainer.criterion_cfg, max_tokens=64, seed=1, device=trainer.device)
     argv = ["validate", str(data), "--path", str(checkpoint), "--max-tokens", "64", "--json", "--num-workers", "0"]
     assert main(argv) == 0

@@ -10,15 +10,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion, format_metrics, reduce_metrics
-from dgslm.lm.dataset import SpeechDLMDataset, TaskConfig, collate
+from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
+from dgslm.lm.criterion import SpeechDLMCriterion, format_metrics, reduce_metrics
+from dgslm.lm.dataset import SpeechDLMDataset, collate
 
 BLOCKS = [7, 1, 0]  # a short block (padded) first, like the original's batch order
+MODEL = SpeechDLMConfig()  # edge + delayed duration targets, no cross heads, the loss weights 0/1/1
 
 
 @pytest.fixture(scope="module")
 def valid(reference):
-    return SpeechDLMDataset.load(reference / "speechdlm/data-bin", "valid", TaskConfig(tokens_per_sample=256))
+    return SpeechDLMDataset.load(
+        reference / "speechdlm/data-bin", "valid", MODEL.channels, TaskConfig(tokens_per_sample=256)
+    )
 
 
 def fake_output(batch, heads: int = 1, seed: int = 0):
@@ -42,7 +46,7 @@ def sums_of(criterion, items):
 def test_delayed_duration_leak_only_in_compat_mode(valid, compat):
     """Batched vs one block at a time: the same per-block duration sums unless the original's
     flattened k+1 indexing lets a block's last-position run read the next row's prediction."""
-    criterion = SpeechDLMCriterion(CriterionConfig(fairseq_compat=compat))
+    criterion = SpeechDLMCriterion(CriterionConfig(fairseq_compat=compat), MODEL)
     _, _, together = sums_of(criterion, [valid[i] for i in BLOCKS])
     alone = [sums_of(criterion, [valid[i]])[2] for i in BLOCKS]
     for key in ("[unitA-unitA]edge_duration_loss", "[unitB-unitB]edge_duration_count"):
@@ -56,7 +60,7 @@ def test_delayed_duration_leak_only_in_compat_mode(valid, compat):
 
 
 def test_correct_mode_drops_exactly_the_block_final_runs(valid):
-    criterion = SpeechDLMCriterion(CriterionConfig())
+    criterion = SpeechDLMCriterion(CriterionConfig(), MODEL)
     items = [valid[i] for i in BLOCKS]
     _, _, log = sums_of(criterion, items)
     for c, channel in enumerate(("unitA", "unitB")):
@@ -70,8 +74,9 @@ def test_global_metrics_are_plain_means_unless_compat(valid):
     items = [valid[i] for i in BLOCKS]
     for compat in (False, True):
         cfg = CriterionConfig(fairseq_compat=compat)
-        _, _, log = sums_of(SpeechDLMCriterion(cfg), items)
-        metrics = reduce_metrics(log, cfg)
+        criterion = SpeechDLMCriterion(cfg, MODEL)
+        _, _, log = sums_of(criterion, items)
+        metrics = reduce_metrics(log, criterion.targets)
         pairs = ("[unitA-unitA]", "[unitB-unitB]")
         mean = sum(log[f"{p}edge_token_loss"] for p in pairs) / sum(log[f"{p}edge_token_count"] for p in pairs)
         if compat:  # the original's: weighted, sample-size-rescaled sums over raw counts
@@ -88,7 +93,7 @@ def test_global_metrics_are_plain_means_unless_compat(valid):
 def test_loss_weights(valid):
     items = [valid[i] for i in BLOCKS]
     base = CriterionConfig()
-    loss, sample_size, log = sums_of(SpeechDLMCriterion(base), items)
+    loss, sample_size, log = sums_of(SpeechDLMCriterion(base, MODEL), items)
     per_pair = {
         p: log[f"{p}edge_token_loss"] / log[f"{p}edge_token_count"]
         + log[f"{p}edge_duration_loss"] / log[f"{p}edge_duration_count"]
@@ -96,26 +101,27 @@ def test_loss_weights(valid):
     }
     ss = log["[unitA-unitA]sample_size"]
     assert float(loss) == pytest.approx(ss * sum(per_pair.values()), rel=1e-5)
-    only_a, _, _ = sums_of(SpeechDLMCriterion(replace(base, channel_weights=(1.0, 0.0))), items)
+    only_a, _, _ = sums_of(SpeechDLMCriterion(replace(base, channel_weights=(1.0, 0.0)), MODEL), items)
     assert float(only_a) == pytest.approx(ss * per_pair["[unitA-unitA]"], rel=1e-5)
-    no_duration, _, _ = sums_of(SpeechDLMCriterion(replace(base, duration_loss_weight=0.0)), items)
+    no_duration, _, _ = sums_of(SpeechDLMCriterion(base, replace(MODEL, duration_loss_weight=0.0)), items)
     assert float(no_duration) < float(loss)
-    _, sentences, _ = sums_of(SpeechDLMCriterion(replace(base, sentence_avg=True)), items)
+    _, sentences, _ = sums_of(SpeechDLMCriterion(replace(base, sentence_avg=True), MODEL), items)
     assert sentences == 2 * len(items)
 
 
 def test_cross_heads_and_next_target(valid):
     items = [valid[i] for i in BLOCKS]
-    cfg = CriterionConfig(
-        targets=("next", "edge", "duration"), delayed_duration_target=False,
+    model = replace(
+        MODEL, next_unit_prediction=True, delayed_duration_target=False,
         main_and_cross_weights=(1.0, 0.5), general_unit_loss_weight=0.5,
     )  # fmt: skip
+    cfg = CriterionConfig()
     batch = collate(items)
-    loss, _, log = SpeechDLMCriterion(cfg)(fake_output(batch, heads=2), batch)
+    loss, _, log = SpeechDLMCriterion(cfg, model)(fake_output(batch, heads=2), batch)
     assert {"[unitA-unitB]edge_token_loss", "[unitB-unitA]general_token_loss"} <= set(log)
     real = int(batch["lengths"].sum())
     assert log["[unitA-unitA]general_token_count"] == real  # pads are no targets
     compat = replace(cfg, fairseq_compat=True)
-    _, _, log = SpeechDLMCriterion(compat)(fake_output(batch, heads=2), batch)
+    _, _, log = SpeechDLMCriterion(compat, model)(fake_output(batch, heads=2), batch)
     assert log["[unitA-unitA]general_token_count"] == batch["src_tokens"][:, 0].numel()
     assert torch.isfinite(loss)

@@ -10,7 +10,8 @@ import torch
 
 from dgslm.errors import DgslmError
 from dgslm.lm.batching import batch_by_size, epoch_batches, ordered_indices
-from dgslm.lm.dataset import SpeechDLMDataset, TaskConfig, TokenStream, block_boundaries, collate
+from dgslm.lm.config import TaskConfig
+from dgslm.lm.dataset import SpeechDLMDataset, TokenStream, block_boundaries, collate
 from dgslm.lm.targets import run_targets
 from dgslm.lm.validation import validation_batches
 from dgslm.units.indexed_dataset import IndexedDataset, write_indexed_dataset
@@ -20,7 +21,7 @@ CHANNELS = ("unitA", "unitB")
 
 @pytest.fixture(scope="module")
 def valid(reference):
-    return SpeechDLMDataset.load(reference / "speechdlm/data-bin", "valid", TaskConfig(tokens_per_sample=256))
+    return SpeechDLMDataset.load(reference / "speechdlm/data-bin", "valid", CHANNELS, TaskConfig(tokens_per_sample=256))
 
 
 def test_blocks_and_targets_match_reference(reference, valid):

@@ -10,6 +10,7 @@ import torch
 
 from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint
 from dgslm.lm.config import SpeechDLMConfig
+from dgslm.lm.fairseq_cfg import read_model, write_sections
 from dgslm.lm.model import SpeechDLMModel, sinusoidal_positions
 
 TOL = 1e-5
@@ -230,12 +231,12 @@ def test_dropout_is_active_only_in_training():
 def test_config_round_trips_through_the_fairseq_cfg(models):
     for model in models.values():
         cfg = model.cfg
-        back = SpeechDLMConfig.from_fairseq_cfg(cfg.to_fairseq_cfg(), vocab_size=cfg.vocab_size)
+        back = read_model(write_sections(cfg), vocab_size=cfg.vocab_size)
         assert back == cfg
         assert SpeechDLMConfig.from_dict(cfg.to_dict()) == cfg
     legacy = dataclasses.replace(models[SMALL].cfg, attention_heads=8)
-    flat = {k: v for section in legacy.to_fairseq_cfg().values() for k, v in section.items()}
-    assert SpeechDLMConfig.from_fairseq_cfg(flat, vocab_size=504).attention_heads == 8
+    flat = {k: v for section in write_sections(legacy).values() for k, v in section.items()}
+    assert read_model(flat, vocab_size=504).attention_heads == 8
 
 
 def test_a_truncated_cache_continues_like_a_fresh_one(models):

@@ -113,6 +113,7 @@ def test_weight_decay_is_decoupled_as_in_fairseq_adam(small_data, tmp_path):
         assert torch.allclose(p.detach(), before[name] * (1 - lr * decay) - lr * step, atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_equals_update_freq_2(small_data, tmp_path):
     common = [str(small_data), *TINY, "--dropout", "0", "--max-update", "3", "--device", "cpu",
               "--decoder-cross-layers", "1", "--disable-validation"]  # fmt: skip
@@ -155,7 +156,7 @@ def test_cross_channel_layers_learn_the_echo(echo_data, tmp_path, cross_layers, 
                   "--warmup-updates", "50", "--max-tokens", "256", "--tokens-per-sample", "16", "--max-update", "350",
                   "--num-workers", "0", "--no-save", "--disable-validation", "--save-dir", str(tmp_path))  # fmt: skip
     run.train()
-    data = SpeechDLMDataset.load(echo_data, "valid", run.task)
+    data = SpeechDLMDataset.load(echo_data, "valid", run.model_cfg.channels, run.task)
     metrics, _ = validate(run.model, data, run.criterion_cfg, max_tokens=512)
     accuracy = metrics["[unitB-unitB]edge_token_pred_acc"]
     if cross_layers == "0":

@@ -8,8 +8,8 @@ import torch
 
 from dgslm.audio import load_audio
 from dgslm.errors import DgslmError
+from dgslm.models.resolve import ModelPaths
 from dgslm.pipeline.dialogue import DialoguePipeline, stereo_prompt
-from dgslm.pipeline.resolve import ModelPaths
 
 HOP = 320  # the reference vocoder: upsample rates 5*4*4*2*2
 

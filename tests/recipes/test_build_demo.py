@@ -16,6 +16,8 @@ from commands import run_ok
 from dgslm.cli.main import main
 from dgslm.units.codes import read_code_file
 
+pytestmark = pytest.mark.slow  # end to end: run the fast set with -m "not slow"
+
 RECIPES = Path(__file__).parents[2] / "recipes"
 TOY = {
     "HOURS": "0.1", "UNITS": "20", "KM_PERCENT": "0.5", "THREADS": "1", "DEVICE": "cpu",

@@ -5,7 +5,7 @@
 
 Any subset of the three models; without model flags, the originals found in the cache (from
 ``dgslm download``) are converted. Output: ``DIR/hubert/``, ``DIR/speech_dlm/``, ``DIR/hifigan/``
-(layout in :mod:`dgslm.pipeline.converted`); ``DIR`` defaults to ``$DGSLM_HOME/converted``,
+(layout in :mod:`dgslm.models.convert`); ``DIR`` defaults to ``$DGSLM_HOME/converted``,
 where ``dgslm generate`` looks first. The folders are accepted by the ``dgslm generate`` flags
 (``--hubert DIR/hubert --speech-dlm DIR/speech_dlm --vocoder DIR/hifigan``).
 """
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dgslm.errors import DgslmError
     from dgslm.model_folder import DEFAULT_LAYER
-    from dgslm.pipeline.model_files import cache_dir, find_model_files
-    from dgslm.pipeline.resolve import CONVERTED, MARKERS, from_download, from_flags, missing_message
+    from dgslm.models.released import cache_dir, find_model_files
+    from dgslm.models.resolve import CONVERTED, MARKERS, from_download, from_flags, missing_message
 
     flags = vars(args)
     if any(flags[k] for k in ("hubert", "km", "speech_dlm", "speech_dlm_data", "vocoder", "vocoder_cfg")):
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             raise DgslmError("already a converted folder", main_file)
     out = args.out if args.out is not None else cache_dir() / CONVERTED
 
-    from dgslm.pipeline.converted import convert_hubert, convert_speech_dlm, convert_vocoder
+    from dgslm.models.convert import convert_hubert, convert_speech_dlm, convert_vocoder
 
     if "hubert" in models:
         hubert = models["hubert"]

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dgslm.pipeline.model_files import BASE_URL, download_models
+    from dgslm.models.released import BASE_URL, download_models
 
     found = download_models(
         args.dest, [m for m in args.models.split(",") if m], args.base_url or BASE_URL, progress=not args.no_progress

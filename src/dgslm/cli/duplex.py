@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgslm.cli.options import add_model_arguments, add_sampling_arguments, generation_config, model_path_flags
+from dgslm.cli.options import add_live_arguments, live_paths, live_session
 
 logger = logging.getLogger(__name__)
 
@@ -32,23 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("user_audio", help="the person's audio: a mono file, or a stereo one with --input-channel")
     parser.add_argument("-o", "--output", required=True, type=Path, help="stereo session wav to write")
     parser.add_argument("--input-channel", type=int, choices=(1, 2), help="the person's channel of a stereo file")
-    parser.add_argument("--user-channel", type=int, choices=(0, 1), default=0,
-                        help="the person's channel in the dialogue and the session wav (default 0: unitA, left)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the session's statistics as JSON on stdout")
     parser.add_argument("--realtime", action="store_true", help="pace the frames to the clock, skip when behind")
     parser.add_argument("--save-units", type=Path, help="write both channels' units (as the model saw them) here")
-    engine = parser.add_argument_group("engine")
-    engine.add_argument("--unit-lookahead", type=int, help="frames the person's units wait for (default: 2)")
-    engine.add_argument("--vocoder-lookahead", type=int, default=None, help="units ahead of the vocoded frame")
-    engine.add_argument("--vocoder-context", type=int, default=None, help="units behind the vocoded frame")
-    add_sampling_arguments(parser.add_argument_group("sampling (one sample: --beam-size is not used live)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: per-frame work is small, more threads mostly wait)")  # fmt: skip
+    add_live_arguments(parser)
 
 
 def person_audio(path: str, input_channel: int | None) -> np.ndarray:
@@ -68,29 +55,13 @@ def person_audio(path: str, input_channel: int | None) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dgslm.errors import DgslmError
-    from dgslm.pipeline.resolve import resolve_model_paths
-
-    if args.beam_search:
-        raise DgslmError("--beam-search cannot run live (it revises past frames); duplex samples")
-    paths = resolve_model_paths(**model_path_flags(args))  # before torch is imported
+    paths = live_paths(args)  # before torch is imported
     audio = person_audio(args.user_audio, args.input_channel)
 
-    import torch
-
     from dgslm.audio import write_wav
-    from dgslm.live.session import DuplexSession
     from dgslm.units.codes import write_code_file
 
-    if args.threads < 1:
-        raise DgslmError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    config = generation_config(args)  # the sampling flags and --seed
-    engine = {name: value for name in ("unit_lookahead", "vocoder_lookahead", "vocoder_context")
-              if (value := getattr(args, name)) is not None}  # fmt: skip
-    session = DuplexSession.from_pretrained(config, None, args.user_channel, args.device,
-                                            (args.channel1_spk, args.channel2_spk), paths, catch_up=args.realtime,
-                                            **engine)  # fmt: skip
+    session = live_session(args, paths, catch_up=args.realtime)
     frame = session.frame_samples
     frames = -(-len(audio) // frame)
     person = np.zeros(frames * frame, dtype=np.float32)

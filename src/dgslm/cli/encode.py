@@ -9,8 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from dgslm.audio import AUDIO_EXTENSIONS, FRAME_RATE
 from dgslm.cli.options import split_names
-from dgslm.encoder.inputs import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write <dir>/<output stem>.<channel> files ('name-channelK|units' lines) for `dgslm preprocess`",
     )
     parser.add_argument("--hide-fname", action="store_true", help="per-channel lines hold the units only")
+    parser.add_argument(
+        "--channel_id",
+        "--channel-id",
+        dest="channel_id",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="the original quantiser's mode: encode this channel only and write its lines "
+        "('name-channelK|units', or the units with --hide-fname) to --output",
+    )
     parser.add_argument("--format", default="python", choices=("python", "jsonl"), help="code file line format")
     parser.add_argument(
         "--allow-mono", action="store_true", help="encode a mono file as if both channels were that signal"
@@ -110,13 +120,25 @@ def shard_output(path: Path, shard_id: int, num_shards: int) -> Path:
     return path.with_name(f"{path.stem}.{shard_id}-of-{num_shards}{path.suffix}")
 
 
+def pick_encode_device(device: str | None) -> str | None:
+    """Under torchrun: join the process group and take this rank's device (``cuda:LOCAL_RANK``
+    when there are GPUs); otherwise ``device`` as given."""
+    from dgslm.training import distributed
+
+    if not distributed.launched():
+        return device
+    return str(distributed.init(device, timeout=distributed.JOB_TIMEOUT))
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from dgslm.encoder.encode import EncodeOptions, encode_files
+    from dgslm.encoder.encode import EncodeOptions
     from dgslm.encoder.inputs import find_audio, shard
+    from dgslm.encoder.ranks import encode_on_ranks
     from dgslm.encoder.unit_encoder import UnitEncoder
     from dgslm.errors import DgslmError
+    from dgslm.training import distributed
 
     sources = list(args.inputs) + list(args.manifest_path)
     if not sources:
@@ -126,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     channels = split_names(args.channels)
     if len(channels) != 2 or len(set(channels)) != 2:
         raise DgslmError(f"--channels needs two distinct names, got {args.channels!r}")
+    if args.channel_id is not None and args.per_channel_dir is not None:
+        raise DgslmError("--channel_id writes one channel's lines to --output: it takes no --per-channel-dir")
     items = shard(find_audio(sources, args.extension.split(",")), args.shard_id, args.num_shards)
     output = shard_output(Path(args.output), args.shard_id, args.num_shards)
     try:
@@ -133,9 +157,10 @@ def run(args: argparse.Namespace) -> int:
         streaming = (
             None
             if args.streaming is None
-            else (max(1, round(args.streaming * 50)), max(0, round(args.left_context * 50)))
+            else (max(1, round(args.streaming * FRAME_RATE)), max(0, round(args.left_context * FRAME_RATE)))
         )
-        encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, args.device, args.feature_type, autocast,
+        device = pick_encode_device(args.device)
+        encoder = UnitEncoder.from_pretrained(args.hubert, args.km, args.layer, device, args.feature_type, autocast,
                                               streaming, args.min_silence_frames, args.min_speech_frames)  # fmt: skip
     except ValueError as err:
         raise DgslmError(str(err)) from None
@@ -147,8 +172,12 @@ def run(args: argparse.Namespace) -> int:
         per_channel_dir=args.per_channel_dir,
         hide_fname=args.hide_fname,
         fmt=args.format,
+        channel_id=args.channel_id,
     )
-    summary = encode_files(encoder, items, output, opts)
+    try:
+        summary = encode_on_ranks(encoder, items, output, opts)
+    finally:
+        distributed.cleanup()
     logger.info("%s -> %s", summary, output)
     for problem in summary.bad:
         logger.warning("bad input: %s", problem)

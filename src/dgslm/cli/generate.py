@@ -5,7 +5,7 @@
 
 Output names: one output -> OUT.wav; several -> OUT_<sample>.wav for an audio prompt,
 OUT_<line>.wav / OUT_<line>_<sample>.wav for a code file (0-based). The model files are found
-by :func:`dgslm.pipeline.resolve.resolve_model_paths` (flags > cache > bundled demo, unless
+by :func:`dgslm.models.resolve.resolve_model_paths` (flags > cache > bundled demo, unless
 ``--no-demo`` or ``DGSLM_NO_DEMO=1``) before anything heavy is imported, so a missing model is
 reported at once. ``--units`` needs no HuBERT + k-means: only the SpeechDLM and the vocoder.
 """
@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_model_arguments, add_sampling_arguments, generation_config
+from dgslm.cli.options import add_sampling_arguments, add_synthesis_arguments, generation_config
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
     )
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
-    voc = parser.add_argument_group("vocoder")
-    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
-    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
-    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_synthesis_arguments(parser)
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:
@@ -59,8 +55,8 @@ def units_prompt(
     record: dict[str, str], channels: tuple[str, ...], prompt_seconds: float | None, path: str, line: int
 ) -> dict[str, str]:
     """The prompt of one code-file line: its first ``prompt_seconds`` (50 units a second) per channel."""
+    from dgslm.audio import FRAME_RATE
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.dialogue import FRAME_RATE
 
     if missing := [c for c in channels if c not in record]:
         raise DgslmError(f"no channel {missing[0]!r} in this line", path, line)
@@ -74,7 +70,7 @@ def units_prompt(
 
 def run(args: argparse.Namespace) -> int:
     from dgslm.errors import DgslmError
-    from dgslm.pipeline.resolve import resolve_model_paths
+    from dgslm.models.resolve import resolve_model_paths
 
     if (args.prompt is None) == (args.units is None):
         raise DgslmError("give either a prompt audio file or --units CODES")
@@ -87,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
                                 args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
     config = generation_config(args)  # imports torch: after the model files are found
-    from dgslm.audio import load_audio, write_wav
-    from dgslm.pipeline.dialogue import FRAME_RATE, DialoguePipeline, stereo_prompt
+    from dgslm.audio import FRAME_RATE, load_audio, write_wav
+    from dgslm.pipeline.dialogue import DialoguePipeline, stereo_prompt
     from dgslm.units.codes import iter_code_file, write_code_file
 
     if args.prompt is not None:

@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.encoder.inputs import AUDIO_EXTENSIONS
+from dgslm.audio import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from dgslm import __version__
 
 # subcommand -> (module under dgslm.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "manifest": ("manifest", "list a folder's audio files in a wav2vec-style manifest (train.tsv, valid.tsv)"),
     "encode": ("encode", "stereo recordings to unit code files (HuBERT or log-mel/MFCC + k-means)"),
     "kmeans": ("kmeans", "learn a k-means unit quantiser on features of your audio"),
     "create-code-file": ("create_code_file", "merge two per-channel unit files into one code file"),
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("download", "fetch the released dGSLM model files into the cache"),
     "convert": ("convert", "convert original checkpoints into dgslm safetensors folders"),
     "synth-corpus": ("synth_corpus", "make a synthetic two-speaker conversation corpus"),
+    "serve": ("serve", "talk to the model in a web browser: the page and its WebSocket server"),
 }
 
 

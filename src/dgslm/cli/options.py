@@ -56,7 +56,7 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
 
 
 def add_model_arguments(group: argparse._ArgumentGroup) -> None:
-    """The model path flags of the audio commands (see :mod:`dgslm.pipeline.resolve`)."""
+    """The model path flags of the audio commands (see :mod:`dgslm.models.resolve`)."""
     group.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")
     group.add_argument("--km", help="k-means file (original pickle or .safetensors)")
     group.add_argument("--layer", type=int, help="HuBERT layer of the units (default 12, or the converted folder's)")
@@ -99,3 +99,77 @@ def generation_config(args: argparse.Namespace, **fixed: Any) -> GenerationConfi
     if "sampling" in values:
         values["sampling"] = not values["sampling"]  # --beam-search
     return GenerationConfig(**{**values, **fixed})
+
+
+def add_synthesis_arguments(parser: argparse.ArgumentParser) -> None:
+    """The vocoder's speakers, the model files and ``--device`` of the audio commands."""
+    voc = parser.add_argument_group("vocoder")
+    voc.add_argument("--channel1-spk", type=int, default=0, help="speaker id of channel 1 (default 0)")
+    voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
+    add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of a live session (``dgslm duplex``, ``dgslm serve``): the person's channel, the
+    engine's look-aheads, sampling, vocoder speakers, model files, device and threads."""
+    parser.add_argument("--user-channel", type=int, choices=(0, 1), default=0,
+                        help="the person's channel in the dialogue and the session wav (default 0: unitA, left)")  # fmt: skip
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--unit-lookahead", type=int, help="frames the person's units wait for (default: 2)")
+    engine.add_argument("--vocoder-lookahead", type=int, default=None, help="units ahead of the vocoded frame")
+    engine.add_argument("--vocoder-context", type=int, default=None, help="units behind the vocoded frame")
+    add_sampling_arguments(parser.add_argument_group("sampling (one sample: --beam-size is not used live)"))
+    add_synthesis_arguments(parser)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: per-frame work is small, more threads mostly wait)")  # fmt: skip
+
+
+def live_paths(args: argparse.Namespace):
+    """The model files of a live session's flags, checked (by name) before anything heavy loads."""
+    from dgslm.errors import DgslmError
+    from dgslm.models.resolve import resolve_model_paths
+
+    if args.beam_search:
+        raise DgslmError("--beam-search cannot run live (it revises past frames); the live engine samples")
+    if args.threads < 1:
+        raise DgslmError(f"--threads must be >= 1, got {args.threads}")
+    return resolve_model_paths(**model_path_flags(args))
+
+
+def live_session(args: argparse.Namespace, paths, catch_up: bool):
+    """The :class:`dgslm.live.DuplexSession` of the flags of :func:`add_live_arguments` on the
+    models of ``paths`` (torch set to ``--threads``)."""
+    import torch
+
+    from dgslm.live.session import DuplexSession
+
+    torch.set_num_threads(args.threads)
+    config = generation_config(args)  # the sampling flags and --seed
+    engine = {name: value for name in ("unit_lookahead", "vocoder_lookahead", "vocoder_context")
+              if (value := getattr(args, name)) is not None}  # fmt: skip
+    return DuplexSession.from_pretrained(config, None, args.user_channel, args.device,
+                                         (args.channel1_spk, args.channel2_spk), paths, catch_up=catch_up,
+                                         **engine)  # fmt: skip
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """Task, criterion, batching and device flags shared by ``train`` and ``validate``."""
+    g = parser.add_argument_group("task (speech_dlm_task) and criterion (speech_dlm_criterion)")
+    g.add_argument("--task", default="speech_dlm_task", choices=["speech_dlm_task"])
+    g.add_argument("--criterion", default="speech_dlm_criterion", choices=["speech_dlm_criterion"])
+    g.add_argument("--fairseq-compat", action="store_true",
+                   help="reproduce the original's numbers exactly, including its delayed-duration "
+                        "leak across blocks and its mis-normalised global metrics")  # fmt: skip
+    g.add_argument("--max-tokens", type=int, default=None, help="tokens per batch")
+    g.add_argument(
+        "--batch-size", "--max-sentences", dest="batch_size", type=int, default=None, help="blocks per batch"
+    )
+    g.add_argument("--skip-invalid-size-inputs-valid-test", action="store_true")
+    g.add_argument("--required-batch-size-multiple", type=int, default=8)
+    g.add_argument("--num-workers", type=int, default=1, help="data loader worker processes")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    g.add_argument("--fp16", action="store_true", help="float16 autocast with dynamic loss scaling")
+    g.add_argument("--fp16-init-scale", type=float, default=128.0, help="initial fp16 loss scale (fairseq's default)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast")

@@ -4,11 +4,16 @@ Input: one prompt per line, ``{'audio': 'name', 'unitA': 'u u u', 'unitB': 'u u 
 dict literal as the original, or a JSON object). Output: one line per prompt,
 ``{'audio': 'name-generated', 'unitA': ..., 'unitB': ...}`` with ``--max-len-b`` units per
 channel, prompt included. Write ``<unk>`` in a prompt position to leave it free.
+
+Under ``torchrun`` each rank (one GPU each, ``cuda:LOCAL_RANK``) continues a contiguous slice
+of the prompts into ``<out>.rank<K>-of-<N>`` and rank 0 concatenates the slices in input order.
+Beam search gives one process's output; sampling draws rank K's numbers from ``--seed + K``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -57,8 +62,18 @@ def read_prompts(path: str, channels: list[str], prefix_size: int | None) -> lis
 
 
 def run(args: argparse.Namespace) -> int:
+    from dgslm.training import distributed
+
+    try:
+        return sample_prompts(args)
+    finally:
+        distributed.cleanup()
+
+
+def sample_prompts(args: argparse.Namespace) -> int:
     from dgslm.device import pick_device
     from dgslm.lm.hub import SpeechDLM
+    from dgslm.training import distributed
 
     config = generation_config(args)
     channels = args.channels.split(",")
@@ -72,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         hub = SpeechDLM.from_pretrained(ckpt, data_name_or_path=data)
     else:
         hub = SpeechDLM.from_pretrained(ckpt.parent, checkpoint_file=ckpt.name, data_name_or_path=data)
-    device = pick_device(args.device)
+    if distributed.launched():
+        device = distributed.init(args.device, timeout=distributed.JOB_TIMEOUT)
+    else:
+        device = pick_device(args.device)
     hub.eval().to(device)
     if sorted(channels) != list(hub.channels):
         raise DgslmError(f"--channels {args.channels} differ from the model's {','.join(hub.channels)}", ckpt)
@@ -96,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
         units.append(prompt)
         names.append(record["audio"])
 
+    rank, world = distributed.rank(), distributed.world_size()
+    total = len(prompts)
+    start, end = distributed.shard_bounds(total, rank, world)
+    prompts, units, names = prompts[start:end], units[start:end], names[start:end]
+    if config.seed is not None:
+        config = dataclasses.replace(config, seed=config.seed + rank)
     logger.info("sampling %d prompts on %s: %s", len(prompts), device, config)
     results = hub.generate(
         prompts, config, max_tokens=args.batch_max_tokens, max_sentences=args.batch_max_sentences,
@@ -106,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
         if args.verbose:
             hub.log_hypotheses(prompt, hypos)
         outputs.append({"audio": f"{name}-generated", **hub.decode(hypos[0].tokens)})
-    write_code_file(args.out_file, outputs, args.format)
-    print(f"wrote {len(outputs)} generated sequences to {args.out_file}")
+    out_file = distributed.rank_path(args.out_file) if world > 1 else args.out_file
+    write_code_file(out_file, outputs, args.format)
+    distributed.merge_rank_parts([Path(args.out_file)], lambda k: [distributed.rank_path(args.out_file, k)])
+    if distributed.is_main():
+        print(f"wrote {total} generated sequences to {args.out_file}")
     return 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import ast
 
+from dgslm.cli.options import add_task_arguments
 from dgslm.errors import DgslmError
+from dgslm.lm.fairseq_cfg import parse_bool, parse_floats
 
 ARCHS = {  # layers, cross layers, embed dim, ffn dim, heads
     "speech_dlm": (6, -1, 512, 2048, 8),
@@ -20,9 +22,10 @@ ARCHS = {  # layers, cross layers, embed dim, ffn dim, heads
 
 def str_flag(value: str) -> bool:
     """The original's string booleans ("True"/"False", any case)."""
-    if str(value).strip().lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
-    return str(value).strip().lower() == "true"
+    try:
+        return parse_bool(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def float_pair(value: str) -> tuple[float, float]:
@@ -42,24 +45,6 @@ def first_float(value: str) -> float:
     return float(str(value).split(",")[0])
 
 
-def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """Task and criterion flags shared by ``train`` and ``validate``."""
-    g = parser.add_argument_group("task (speech_dlm_task) and criterion (speech_dlm_criterion)")
-    g.add_argument("--task", default="speech_dlm_task", choices=["speech_dlm_task"])
-    g.add_argument("--criterion", default="speech_dlm_criterion", choices=["speech_dlm_criterion"])
-    g.add_argument("--fairseq-compat", action="store_true",
-                   help="reproduce the original's numbers exactly, including its delayed-duration "
-                        "leak across blocks and its mis-normalised global metrics")  # fmt: skip
-    g.add_argument("--skip-invalid-size-inputs-valid-test", action="store_true")
-    g.add_argument("--required-batch-size-multiple", type=int, default=8)
-    g.add_argument("--num-workers", type=int, default=1, help="data loader worker processes")
-    g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    g.add_argument("--fp16", action="store_true", help="float16 autocast with dynamic loss scaling")
-    g.add_argument("--fp16-init-scale", type=float, default=128.0, help="initial fp16 loss scale (fairseq's default)")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA", help="folder with dict.<channel>.txt and {split}.<channel>.{bin,idx}")
     add_task_arguments(parser)
@@ -73,8 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--max-target-durations", type=int, default=256)
     t.add_argument("--tokens-per-sample", type=int, default=1024)
     t.add_argument("--sample-break-mode", default="none", choices=["none", "complete", "eos"])
-    t.add_argument("--max-tokens", type=int, default=None)
-    t.add_argument("--batch-size", "--max-sentences", dest="batch_size", type=int, default=None)
     t.add_argument("--max-tokens-valid", type=int, default=None)
     t.add_argument("--valid-subset", default="valid")
     c = parser.add_argument_group("criterion")
@@ -135,40 +118,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_configs(args: argparse.Namespace):
     """(TrainConfig, SpeechDLMConfig, TaskConfig, CriterionConfig) from the parsed flags."""
-    from dgslm.lm.config import SpeechDLMConfig
-    from dgslm.lm.criterion import CriterionConfig
-    from dgslm.lm.dataset import TaskConfig, discover_channels, load_dictionaries, target_list
+    from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
+    from dgslm.lm.dataset import discover_channels, load_dictionaries
     from dgslm.lm.trainer import TrainConfig
 
     channels = tuple(sorted(args.channels.split(","))) if args.channels else discover_channels(args.data)
-    targets = target_list(args.next_unit_prediction, args.edge_unit_prediction, args.duration_prediction)
     task = TaskConfig(
-        channels=channels,
         tokens_per_sample=args.tokens_per_sample,
         sample_break_mode=args.sample_break_mode,
-        targets=targets,
-        delayed_duration_target=args.delayed_duration_target,
         max_target_durations=args.max_target_durations,
     )
     channel_weights = None
     if args.channel_weights:
-        channel_weights = tuple(float(w) for w in args.channel_weights.split(","))
-        if len(channel_weights) != len(channels):
-            raise DgslmError(f"--channel-weights needs {len(channels)} values, got {args.channel_weights!r}")
+        try:
+            channel_weights = parse_floats(args.channel_weights, len(channels))
+        except ValueError:
+            raise DgslmError(f"--channel-weights needs {len(channels)} values, got {args.channel_weights!r}") from None
     criterion = CriterionConfig(
-        channels=channels,
-        targets=targets,
-        delayed_duration_target=args.delayed_duration_target,
-        main_and_cross_weights=args.main_and_cross_weights,
-        channel_weights=channel_weights,
-        general_unit_loss_weight=args.general_unit_loss_weight,
-        edge_unit_loss_weight=args.edge_unit_loss_weight,
-        duration_loss_weight=args.duration_loss_weight,
-        sentence_avg=args.sentence_avg,
-        fairseq_compat=args.fairseq_compat,
+        channel_weights=channel_weights, sentence_avg=args.sentence_avg, fairseq_compat=args.fairseq_compat
     )
-    if "next" in targets and args.general_unit_loss_weight <= 0:
-        raise DgslmError("--next-unit-prediction True needs --general-unit-loss-weight > 0")
     layers, cross, embed, ffn, heads = ARCHS[args.arch]
     pick = lambda value, default: default if value is None else value  # noqa: E731
     embed = pick(args.decoder_embed_dim, embed)
@@ -201,6 +169,8 @@ def build_configs(args: argparse.Namespace):
         checkpoint_activations=args.checkpoint_activations,
         pad_index=dictionary.pad(),
     )
+    if "next" in model.targets and model.general_unit_loss_weight <= 0:
+        raise DgslmError("--next-unit-prediction True needs --general-unit-loss-weight > 0")
     train = TrainConfig(**{f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)})
     return train, model, task, criterion
 

@@ -12,15 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from dgslm.cli.train import add_task_arguments
+from dgslm.cli.options import add_task_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA", help="folder with dict.<channel>.txt and {split}.<channel>.{bin,idx}")
     parser.add_argument("--path", required=True, help="checkpoint .pt file or dgslm model folder")
     parser.add_argument("--valid-subset", default="valid", help="comma-separated splits to validate")
-    parser.add_argument("--max-tokens", type=int, default=None)
-    parser.add_argument("--batch-size", "--max-sentences", dest="batch_size", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="print unrounded metrics and sums as JSON")
     parser.add_argument("--tokens-per-sample", type=int, default=None, help="override the checkpoint's")
     parser.add_argument("--sample-break-mode", default=None, choices=["none", "complete", "eos"],
@@ -28,52 +26,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_task_arguments(parser)
 
 
-def load_for_validation(path: str, data: str):
+def load_for_validation(path: str):
     """``(model, model_cfg, task_cfg, criterion_cfg)`` of a checkpoint file or folder; a ``.pt``
-    file's task and criterion sections (how it was trained) give the settings."""
+    file's task and criterion sections (how it was trained) give the settings, a folder's
+    model its block length."""
     from dgslm.errors import DgslmError
     from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint, load_model
-    from dgslm.lm.criterion import CriterionConfig
-    from dgslm.lm.dataset import TaskConfig, discover_channels, target_list
+    from dgslm.lm.config import CriterionConfig, TaskConfig
+    from dgslm.lm.fairseq_cfg import read_criterion, read_task
 
-    raw_cfg: dict = {}
     if Path(path).is_dir():
         model = load_model(path)
-        cfg = model.cfg
-        task = TaskConfig(
-            channels=cfg.channels,
-            tokens_per_sample=cfg.max_positions,
-            targets=target_list(cfg.next_unit_prediction, cfg.edge_unit_prediction, cfg.duration_prediction),
-            delayed_duration_target=cfg.delayed_duration_target,
-        )
-    else:
-        cfg, state_dict, raw_cfg = load_fairseq_checkpoint(path)
-        raw_cfg = raw_cfg or {}
-        task = TaskConfig.from_fairseq_cfg(raw_cfg.get("task") or {})
-        if not (raw_cfg.get("task") or {}).get("channels"):
-            task.channels = discover_channels(data)
-        model = build_model(cfg, state_dict, path)
-    channel_weights = (raw_cfg.get("task") or {}).get("channel_weights")
-    if channel_weights:
-        try:
-            channel_weights = tuple(float(w) for w in str(channel_weights).split(","))
-        except ValueError:
-            raise DgslmError(f"bad channel_weights {channel_weights!r} in the checkpoint's task", path) from None
-        if len(channel_weights) != len(task.channels):
-            raise DgslmError(f"channel_weights {channel_weights} do not match the channels {task.channels}", path)
-    criterion = CriterionConfig(
-        channels=task.channels,
-        targets=task.targets,
-        delayed_duration_target=task.delayed_duration_target,
-        main_and_cross_weights=cfg.main_and_cross_weights,
-        channel_weights=channel_weights or None,
-        general_unit_loss_weight=cfg.general_unit_loss_weight,
-        edge_unit_loss_weight=cfg.edge_unit_loss_weight,
-        duration_loss_weight=cfg.duration_loss_weight,
-        sentence_avg=bool((raw_cfg.get("criterion") or {}).get("sentence_avg", False)),
-        pad=cfg.pad_index,
-    )
-    return model, cfg, task, criterion
+        return model, model.cfg, TaskConfig(tokens_per_sample=model.cfg.max_positions), CriterionConfig()
+    cfg, state_dict, raw_cfg = load_fairseq_checkpoint(path)
+    try:
+        task, criterion = read_task(raw_cfg), read_criterion(raw_cfg, cfg.num_channels)
+    except (ValueError, TypeError) as err:
+        raise DgslmError(f"unusable task or criterion cfg: {err}", path) from None
+    return build_model(cfg, state_dict, path), cfg, task, criterion
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fp16 and args.bf16:
         raise DgslmError("choose one of --fp16 and --bf16")
     device = distributed.init(args.device)
-    model, cfg, task, criterion = load_for_validation(args.path, args.data)
+    model, cfg, task, criterion = load_for_validation(args.path)
     task.tokens_per_sample = args.tokens_per_sample or task.tokens_per_sample
     task.sample_break_mode = args.sample_break_mode or task.sample_break_mode
     criterion.fairseq_compat = args.fairseq_compat
@@ -100,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     try:
         for subset in args.valid_subset.split(","):
-            dataset = SpeechDLMDataset.load(args.data, subset, task, dictionary.pad(), dictionary.eos())
+            dataset = SpeechDLMDataset.load(args.data, subset, cfg.channels, task, dictionary.pad(), dictionary.eos())
             metrics, sums = validate(
                 model, dataset, criterion, max_tokens=args.max_tokens, max_sentences=args.batch_size,
                 seed=args.seed, device=device, num_workers=args.num_workers, autocast_dtype=dtype,

@@ -39,6 +39,7 @@ class EncodeOptions:
     per_channel_dir: Path | None = None  # also write <dir>/<output stem>.<channel> unit files
     hide_fname: bool = False  # per-channel lines without the "name-channelK|" prefix
     fmt: str = "python"  # code file format: "python" (the original's) or "jsonl"
+    channel_id: int | None = None  # the original's --channel_id K: encode channel K only, write its unit lines
 
 
 @dataclass
@@ -91,25 +92,44 @@ def read_channels(item: AudioItem, n_channels: int, allow_mono: bool) -> np.ndar
 def encode_item(encoder: UnitEncoder, item: AudioItem, opts: EncodeOptions) -> tuple[dict[str, str], float]:
     """One file -> its code record and its duration in seconds."""
     wave = read_channels(item, len(opts.channels), opts.allow_mono)
+    channels = opts.channels
+    if opts.channel_id is not None:
+        wave, channels = wave[:, opts.channel_id - 1 : opts.channel_id], channels[opts.channel_id - 1 : opts.channel_id]
     try:
         units = encoder.units(torch.from_numpy(np.ascontiguousarray(wave.T)), opts.batch_size)
     except DgslmError as err:
         raise item.error(str(err)) from None
-    record = {"audio": item.name} | {ch: units_to_string(u) for ch, u in zip(opts.channels, units)}
+    record = {"audio": item.name} | {ch: units_to_string(u) for ch, u in zip(channels, units)}
     return record, len(wave) / SAMPLE_RATE
 
 
+def output_files(output: Path, opts: EncodeOptions) -> list[Path]:
+    """The files a job writes: the code file, then one unit file per channel with
+    ``per_channel_dir``; with ``channel_id`` only ``output``, holding that channel's lines."""
+    if opts.channel_id is not None or opts.per_channel_dir is None:
+        return [output]
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    return [output] + [Path(opts.per_channel_dir) / f"{stem}.{channel}" for channel in opts.channels]
+
+
+def write_unit_lines(path: Path, records: Sequence[dict[str, str]], channel: str, k: int, hide_fname: bool) -> None:
+    """Channel ``k``'s lines as the original quantiser writes them: ``name-channelK|units``,
+    or the units alone with ``hide_fname``."""
+    with atomic_write(path) as handle:
+        for r in records:
+            handle.write(r[channel] + "\n" if hide_fname else f"{r['audio']}-channel{k}|{r[channel]}\n")
+
+
 def write_outputs(output: Path, records: Sequence[dict[str, str]], opts: EncodeOptions) -> None:
-    """The code file and, with ``per_channel_dir``, one unit file per channel, atomically."""
+    """The files of :func:`output_files`, atomically."""
+    if opts.channel_id is not None:
+        channel = opts.channels[opts.channel_id - 1]
+        write_unit_lines(output, records, channel, opts.channel_id, opts.hide_fname)
+        return
     with atomic_write(output) as handle:
         handle.writelines(format_code_line(r, opts.fmt) + "\n" for r in records)
-    if opts.per_channel_dir is None:
-        return
-    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
-    for k, channel in enumerate(opts.channels, start=1):
-        with atomic_write(Path(opts.per_channel_dir) / f"{stem}.{channel}") as handle:
-            for r in records:
-                handle.write(r[channel] + "\n" if opts.hide_fname else f"{r['audio']}-channel{k}|{r[channel]}\n")
+    for k, (channel, path) in enumerate(zip(opts.channels, output_files(output, opts)[1:]), start=1):
+        write_unit_lines(path, records, channel, k, opts.hide_fname)
 
 
 def encode_files(

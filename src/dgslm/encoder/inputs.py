@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgslm.audio import AUDIO_EXTENSIONS
 from dgslm.errors import DgslmError
 from dgslm.units.unit_files import open_text, read_lines
 
-AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "au", "sph")
 MANIFEST_EXTENSIONS = (".tsv",)
 
 

@@ -111,7 +111,7 @@ class DuplexSession:
         **kwargs,
     ) -> DuplexSession:
         """Load the models like ``dgslm generate`` (``paths`` or the flags of
-        :func:`dgslm.pipeline.resolve.resolve_model_paths` in ``kwargs``: hubert, km, layer,
+        :func:`dgslm.models.resolve.resolve_model_paths` in ``kwargs``: hubert, km, layer,
         speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, no_demo; the bundled demo by
         default). The model speaks with ``speakers[model channel]``. Other ``kwargs``:
         the engine options of :class:`DuplexSession` (unit_lookahead, unit_context,

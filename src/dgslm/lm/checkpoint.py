@@ -8,12 +8,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ from torch import Tensor
 
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_path
-from dgslm.lm.config import SpeechDLMConfig
+from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
+from dgslm.lm.fairseq_cfg import read_model, write_cfg
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.model_folder import CONFIG, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
@@ -70,7 +69,7 @@ def load_fairseq_checkpoint(path: str | os.PathLike) -> tuple[SpeechDLMConfig, d
     if "embed_tokens.weight" not in state:
         raise DgslmError("not a SpeechDLM checkpoint: no decoder.embed_tokens.weight", path)
     try:
-        cfg = SpeechDLMConfig.from_fairseq_cfg(raw_cfg, vocab_size=state["embed_tokens.weight"].shape[0])
+        cfg = read_model(raw_cfg, vocab_size=state["embed_tokens.weight"].shape[0])
     except (ValueError, TypeError) as err:
         raise DgslmError(f"unusable model cfg: {err}", path) from None
     return cfg, state, dict(raw_cfg)
@@ -92,12 +91,6 @@ def build_model(
     return model
 
 
-def fairseq_cfg_defaults() -> dict[str, Any]:
-    """The non-model sections of a fairseq cfg (common, dataset, generation, ...)."""
-    text = resources.files("dgslm").joinpath("assets/fairseq_speech_dlm_cfg.json").read_text()
-    return json.loads(text)
-
-
 def to_fairseq_state_dict(model: SpeechDLMModel) -> OrderedDict[str, Tensor]:
     """Our parameters as the original's CPU state dict: ``decoder.version`` first, every name
     ``decoder.``-prefixed, a tied head present and sharing storage with the embedding."""
@@ -114,28 +107,17 @@ def to_fairseq_state_dict(model: SpeechDLMModel) -> OrderedDict[str, Tensor]:
 def save_fairseq_checkpoint(
     path: str | os.PathLike,
     model: SpeechDLMModel,
-    cfg: SpeechDLMConfig | None = None,
+    task: TaskConfig | None = None,
+    criterion: CriterionConfig | None = None,
     extra: dict[str, Any] | None = None,
     base_cfg: Mapping[str, Any] | None = None,
-    run_cfg: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Write ``path`` atomically in the original's layout: ``{args: None, cfg, model,
     criterion: None, optimizer_history, task_state, extra_state}`` plus ``extra``'s top-level
-    entries (e.g. ``last_optimizer_state``). ``base_cfg`` (e.g. the raw cfg of a loaded
-    original) supplies the non-model cfg sections; the model/task/criterion sections come
-    from ``cfg`` (default ``model.cfg``), then ``run_cfg``'s fields (how the model was
-    trained: ``{"task": {...}, "criterion": {...}}``, the original's names) win."""
-    cfg = cfg or model.cfg
-    full_cfg = fairseq_cfg_defaults()
-    if base_cfg is not None:
-        full_cfg.update({k: v for k, v in base_cfg.items() if isinstance(v, Mapping) or v is None})
-    for name, section in cfg.to_fairseq_cfg().items():
-        base = (base_cfg or {}).get(name)
-        if isinstance(base, Mapping) and name != "criterion":  # an internal criterion's fields never fit
-            # the base keeps its run fields (data, seed) and any field the config does not hold
-            ours = {k: v for k, v in section.items() if k not in ("data", "seed")}
-            section = {**section, **base, **ours}
-        full_cfg[name] = {**section, **(run_cfg or {}).get(name, {})}
+    entries (e.g. ``last_optimizer_state``). The cfg is :func:`dgslm.lm.fairseq_cfg.write_cfg`
+    of ``model.cfg``, ``task`` and ``criterion`` (how the model was trained), ``base_cfg`` (e.g.
+    the raw cfg of a loaded original) supplying what they do not hold."""
+    full_cfg = write_cfg(model.cfg, task, criterion, base_cfg)
     ckpt: dict[str, Any] = {
         "args": None,
         "cfg": full_cfg,

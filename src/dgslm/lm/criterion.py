@@ -26,55 +26,15 @@ Also in correct mode, pad positions are not counted as ``next`` targets nor as s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection
 
 import torch
 import torch.nn.functional as F
 
+from dgslm.lm.config import CriterionConfig, SpeechDLMConfig
+
 METRIC_NAMES = {"next": "general_token", "edge": "edge_token", "duration": "edge_duration"}
 LN2 = math.log(2)
-
-
-@dataclass
-class CriterionConfig:
-    channels: tuple[str, ...] = ("unitA", "unitB")
-    targets: tuple[str, ...] = ("edge", "duration")
-    delayed_duration_target: bool = True
-    main_and_cross_weights: tuple[float, float] = (1.0, 0.0)
-    channel_weights: tuple[float, ...] | None = None
-    general_unit_loss_weight: float = 0.0
-    edge_unit_loss_weight: float = 1.0
-    duration_loss_weight: float = 1.0
-    sentence_avg: bool = False
-    fairseq_compat: bool = False
-    pad: int = 1
-
-    def to_fairseq_cfg(self) -> dict[str, dict[str, Any]]:
-        """The original's ``criterion`` fields, and ``channel_weights`` (a ``task`` field there),
-        weights written as it writes them ("1,0")."""
-        joined = lambda values: ",".join(f"{float(v):g}" for v in values)  # noqa: E731
-        return {
-            "task": {"channel_weights": joined(self.channel_weights) if self.channel_weights else None},
-            "criterion": {
-                "sentence_avg": self.sentence_avg,
-                "main_and_cross_weights": joined(self.main_and_cross_weights),
-                "general_unit_loss_weight": self.general_unit_loss_weight,
-                "edge_unit_loss_weight": self.edge_unit_loss_weight,
-                "duration_loss_weight": self.duration_loss_weight,
-            },
-        }
-
-    def target_weight(self, target: str) -> float:
-        return {
-            "next": self.general_unit_loss_weight,
-            "edge": self.edge_unit_loss_weight,
-            "duration": self.duration_loss_weight,
-        }[target]
-
-    def pair_weight(self, source: int, predicted: int) -> float:
-        channel = self.channel_weights[source] if self.channel_weights else 1.0
-        return channel * self.main_and_cross_weights[0 if source == predicted else 1]
 
 
 def pair_prefix(channels: tuple[str, ...], source: int, predicted: int) -> str:
@@ -87,10 +47,16 @@ class SpeechDLMCriterion:
     summed (not averaged) objective to back-propagate, ``logging_output`` a dict of float sums
     that add up over batches and workers; ``reduce_metrics`` turns the sums into metrics."""
 
-    def __init__(self, cfg: CriterionConfig):
-        self.cfg = cfg
-        if "next" in cfg.targets and cfg.general_unit_loss_weight <= 0 and not cfg.fairseq_compat:
+    def __init__(self, cfg: CriterionConfig, model: SpeechDLMConfig):
+        self.cfg, self.model = cfg, model
+        self.targets, self.channels, self.pad = model.targets, model.channels, model.pad_index
+        if "next" in self.targets and model.general_unit_loss_weight <= 0 and not cfg.fairseq_compat:
             raise ValueError("the next-unit target needs --general-unit-loss-weight > 0")
+
+    def pair_weight(self, source: int, predicted: int) -> float:
+        """The weight of source channel ``source`` predicting channel ``predicted``."""
+        channel = self.cfg.channel_weights[source] if self.cfg.channel_weights else 1.0
+        return channel * self.model.main_and_cross_weights[0 if source == predicted else 1]
 
     def __call__(self, output, batch: dict) -> tuple[torch.Tensor, float, dict[str, float]]:
         cfg = self.cfg
@@ -98,23 +64,23 @@ class SpeechDLMCriterion:
         batch_size, channels, heads, width, vocab = logits.shape
         src = batch["src_tokens"]
         target = batch["target"]
-        real = src[:, 0] != cfg.pad  # (B, T) real positions
+        real = src[:, 0] != self.pad  # (B, T) real positions
         if cfg.sentence_avg:
             sample_size = float(batch_size)
         else:
             sample_size = float(src[:, 0].numel() if cfg.fairseq_compat else int(real.sum()))
-        totals = {t: logits.new_zeros(()) for t in cfg.targets}
+        totals = {t: logits.new_zeros(()) for t in self.targets}
         log: dict[str, float] = {}
-        global_raw = {f"{METRIC_NAMES[t]}_{k}": 0.0 for t in cfg.targets for k in ("loss", "correct", "count")}
+        global_raw = {f"{METRIC_NAMES[t]}_{k}": 0.0 for t in self.targets for k in ("loss", "correct", "count")}
         for c in range(channels):
             for k in range(heads):
                 p = (c + k) % channels
-                weight = cfg.pair_weight(c, p)
-                prefix = pair_prefix(cfg.channels, c, p)
+                weight = self.pair_weight(c, p)
+                prefix = pair_prefix(self.channels, c, p)
                 log[f"{prefix}ntokens"] = sample_size
                 log[f"{prefix}sample_size"] = sample_size
                 flat_logits = logits[:, c, k].reshape(batch_size * width, vocab)
-                for t in cfg.targets:
+                for t in self.targets:
                     loss_sum, correct, count = self._pair_target(t, flat_logits, durations, c, k, p, target, real)
                     name = METRIC_NAMES[t]
                     if t == "next":
@@ -128,10 +94,10 @@ class SpeechDLMCriterion:
                     global_raw[f"{name}_correct"] += float(correct)
                     global_raw[f"{name}_count"] += float(count)
         pairs = channels * heads
-        loss = sum(cfg.target_weight(t) * totals[t] for t in cfg.targets)
+        loss = sum(self.model.loss_weight(t) * totals[t] for t in self.targets)
         log.update(global_raw)
         if cfg.fairseq_compat:
-            for t in cfg.targets:
+            for t in self.targets:
                 log[f"{METRIC_NAMES[t]}_loss"] = float(totals[t].detach())
         log.update(
             nsentences=float(batch_size),
@@ -149,8 +115,8 @@ class SpeechDLMCriterion:
         if t == "next":
             labels = target["next"][:, p].reshape(-1)
             lprobs = F.log_softmax(flat_logits.float(), dim=-1)
-            loss_sum = F.nll_loss(lprobs, labels, ignore_index=cfg.pad, reduction="sum")
-            keep = labels != cfg.pad
+            loss_sum = F.nll_loss(lprobs, labels, ignore_index=self.pad, reduction="sum")
+            keep = labels != self.pad
             hits = lprobs.argmax(-1) == labels
             if cfg.fairseq_compat:
                 return loss_sum, int(hits.sum()), labels.numel()
@@ -159,10 +125,10 @@ class SpeechDLMCriterion:
         if t == "edge":
             labels = target["edge"][p]
             lprobs = F.log_softmax(flat_logits[indices].float(), dim=-1)
-            loss_sum = F.nll_loss(lprobs, labels, ignore_index=cfg.pad, reduction="sum")
+            loss_sum = F.nll_loss(lprobs, labels, ignore_index=self.pad, reduction="sum")
             return loss_sum, int((lprobs.argmax(-1) == labels).sum()), labels.numel()
         labels = target["duration"][p]
-        if cfg.delayed_duration_target:
+        if self.model.delayed_duration_target:
             indices = indices + 1
             if cfg.fairseq_compat:
                 keep = indices < real.numel()
@@ -174,7 +140,7 @@ class SpeechDLMCriterion:
         return loss_sum, int((pred.detach().round() == labels).sum()), labels.numel()
 
 
-def reduce_metrics(sums: dict[str, float], cfg: CriterionConfig, seconds: float | None = None) -> dict[str, float]:
+def reduce_metrics(sums: dict[str, float], targets: Collection[str], seconds: float | None = None) -> dict[str, float]:
     """Metrics from summed logging outputs, in the order the original prints them.
 
     Per pair ``[c-p]``: token losses in bits per target (with ``_ppl``), duration loss as the
@@ -182,7 +148,7 @@ def reduce_metrics(sums: dict[str, float], cfg: CriterionConfig, seconds: float 
     sample in bits; ``wps`` tokens per second (when ``seconds`` is given), ``wpb``/``bsz``
     summed tokens/sentences."""
     prefixes = sorted({key[: key.index("]") + 1] for key in sums if key.startswith("[")})
-    order = [t for t in ("next", "duration", "edge") if t in cfg.targets]
+    order = [t for t in ("next", "duration", "edge") if t in targets]
     metrics: dict[str, float] = {}
     ppl: dict[str, float] = {}
     for prefix in prefixes + [""]:

@@ -14,14 +14,13 @@ lengths. Items are read from the memory-mapped files on demand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from dgslm.errors import DgslmError
+from dgslm.lm.config import TaskConfig
 from dgslm.lm.targets import run_targets
 from dgslm.units.dictionary import Dictionary
 from dgslm.units.indexed_dataset import IndexedDataset
@@ -74,54 +73,6 @@ class TokenStream:
         return torch.cat(parts)[offset : offset + end - start].long()
 
 
-def target_list(next_unit: bool, edge_unit: bool, duration: bool) -> tuple[str, ...]:
-    """The task's targets in the original's order; "next" alone when none is on."""
-    on = (("next", next_unit), ("edge", edge_unit), ("duration", duration))
-    return tuple(name for name, flag in on if flag) or ("next",)
-
-
-@dataclass
-class TaskConfig:
-    """What the task makes of the data (the original's ``speech_dlm_task`` options)."""
-
-    channels: tuple[str, ...] = ("unitA", "unitB")
-    tokens_per_sample: int = 1024
-    sample_break_mode: str = "none"
-    targets: tuple[str, ...] = ("edge", "duration")
-    delayed_duration_target: bool = True
-    max_target_durations: int | None = 256
-
-    @classmethod
-    def from_fairseq_cfg(cls, task: dict) -> TaskConfig:
-        """Read the ``task`` section of an original checkpoint's cfg (booleans as strings)."""
-        on = lambda key, default: str(task.get(key, default)).lower() == "true"  # noqa: E731
-        targets = target_list(
-            on("next_unit_prediction", "False"), on("edge_unit_prediction", "True"), on("duration_prediction", "True")
-        )
-        channels = task.get("channels")
-        return cls(
-            channels=tuple(sorted(channels.split(","))) if channels else cls.channels,
-            tokens_per_sample=int(task.get("tokens_per_sample") or 1024),
-            sample_break_mode=str(task.get("sample_break_mode") or "none"),
-            targets=targets,
-            delayed_duration_target=on("delayed_duration_target", "True"),
-            max_target_durations=task.get("max_target_durations", 256),
-        )
-
-    def to_fairseq_cfg(self) -> dict[str, Any]:
-        """The original's ``task`` fields this config holds (target flags as strings, as it writes them)."""
-        return {
-            "channels": ",".join(self.channels),
-            "tokens_per_sample": self.tokens_per_sample,
-            "sample_break_mode": self.sample_break_mode,
-            "next_unit_prediction": str("next" in self.targets),
-            "edge_unit_prediction": str("edge" in self.targets),
-            "duration_prediction": str("duration" in self.targets),
-            "delayed_duration_target": str(self.delayed_duration_target),
-            "max_target_durations": self.max_target_durations,
-        }
-
-
 def discover_channels(data: str | Path) -> tuple[str, ...]:
     """Sorted names ``X`` of the ``dict.X.txt`` files in ``data``."""
     names = sorted(p.name[len("dict.") : -len(".txt")] for p in Path(data).glob("dict.*.txt"))
@@ -146,11 +97,11 @@ def load_dictionaries(data: str | Path, channels: tuple[str, ...]) -> dict[str, 
 
 
 class SpeechDLMDataset(torch.utils.data.Dataset):
-    """Blocks of all channels with their next/edge/duration targets."""
+    """Blocks of all channels (``streams``, in channel order) with their next/edge/duration targets."""
 
     def __init__(self, streams: dict[str, TokenStream], cfg: TaskConfig, pad: int = 1, eos: int = 2, name: str = ""):
         self.cfg, self.pad, self.eos = cfg, pad, eos
-        self.channels = cfg.channels
+        self.channels = tuple(streams)
         self.streams = [streams[c] for c in self.channels]
         reference = self.streams[0].sizes
         for channel, stream in zip(self.channels, self.streams):
@@ -164,9 +115,11 @@ class SpeechDLMDataset(torch.utils.data.Dataset):
         self.sizes = (self.blocks[:, 1] - self.blocks[:, 0]).astype(np.int64)
 
     @classmethod
-    def load(cls, data: str | Path, split: str, cfg: TaskConfig, pad: int = 1, eos: int = 2) -> SpeechDLMDataset:
+    def load(
+        cls, data: str | Path, split: str, channels: tuple[str, ...], cfg: TaskConfig, pad: int = 1, eos: int = 2
+    ) -> SpeechDLMDataset:
         streams = {}
-        for channel in cfg.channels:
+        for channel in channels:
             prefix = Path(data) / f"{split}.{channel}"
             if not Path(f"{prefix}.idx").is_file() or not Path(f"{prefix}.bin").is_file():
                 raise DgslmError(f"missing {split} data of channel {channel!r} ({prefix}.bin/.idx)", data)

@@ -34,9 +34,9 @@ from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_path
 from dgslm.lm.batching import batch_by_size, epoch_batches, ordered_indices
 from dgslm.lm.checkpoint import save_fairseq_checkpoint
-from dgslm.lm.config import SpeechDLMConfig
-from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion, reduce_metrics
-from dgslm.lm.dataset import SpeechDLMDataset, TaskConfig, load_dictionaries
+from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
+from dgslm.lm.criterion import SpeechDLMCriterion, reduce_metrics
+from dgslm.lm.dataset import SpeechDLMDataset, load_dictionaries
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.validation import batch_to, make_loader, validate
 from dgslm.training import checkpointing, distributed
@@ -120,18 +120,18 @@ class Trainer:
         self.logger = TrainingLogger(cfg.tensorboard_logdir, enabled=distributed.is_main())
         seed_everything(cfg.seed)
 
-        dicts = load_dictionaries(cfg.data, task.channels)
-        dictionary = dicts[task.channels[0]]
+        channels = model_cfg.channels
+        dictionary = load_dictionaries(cfg.data, channels)[channels[0]]
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        self.train_data = SpeechDLMDataset.load(cfg.data, "train", task, self.pad, self.eos)
+        self.train_data = SpeechDLMDataset.load(cfg.data, "train", channels, task, self.pad, self.eos)
         self.valid_data = None
-        if not cfg.disable_validation and (Path(cfg.data) / f"{cfg.valid_subset}.{task.channels[0]}.idx").is_file():
-            self.valid_data = SpeechDLMDataset.load(cfg.data, cfg.valid_subset, task, self.pad, self.eos)
+        if not cfg.disable_validation and (Path(cfg.data) / f"{cfg.valid_subset}.{channels[0]}.idx").is_file():
+            self.valid_data = SpeechDLMDataset.load(cfg.data, cfg.valid_subset, channels, task, self.pad, self.eos)
         if model_cfg.vocab_size != len(dictionary):
             raise DgslmError(f"model vocabulary {model_cfg.vocab_size} != dictionary size {len(dictionary)}", cfg.data)
         self.model_cfg = model_cfg
         self.model = SpeechDLMModel(model_cfg).to(self.device)
-        self.criterion = SpeechDLMCriterion(criterion_cfg)
+        self.criterion = SpeechDLMCriterion(criterion_cfg, model_cfg)
         # fairseq's "adam" decays weights decoupled from the gradient, as AdamW does; coupled L2
         # (torch's Adam) lets --weight-decay 0.01 outweigh the clipped gradients
         self.optimizer = torch.optim.AdamW(
@@ -217,7 +217,7 @@ class Trainer:
             log.info("gradient overflow: loss scale now %g, update skipped", self.scaler.get_scale())
             return None
         self.num_updates += 1
-        metrics = reduce_metrics(sums, self.criterion_cfg)
+        metrics = reduce_metrics(sums, self.criterion.targets)
         metrics.update(gnorm=grad_norm, lr=lr)
         if self.cfg.fp16:
             metrics["loss_scale"] = self.scaler.get_scale()
@@ -351,9 +351,7 @@ class Trainer:
             "last_optimizer_state": self.optimizer.state_dict(),
         }  # fmt: skip
         last = folder / "checkpoint_last.pt"
-        run_cfg = self.criterion_cfg.to_fairseq_cfg()
-        run_cfg["task"].update(self.task.to_fairseq_cfg())
-        save_fairseq_checkpoint(last, self.model, self.model_cfg, extra=extra, run_cfg=run_cfg)
+        save_fairseq_checkpoint(last, self.model, self.task, self.criterion_cfg, extra=extra)
         copies = []
         if end_of_epoch and not cfg.no_epoch_checkpoints:
             copies.append(folder / f"checkpoint{epoch}.pt")

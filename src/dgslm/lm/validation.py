@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from dgslm.lm.batching import batch_by_size, epoch_batches, ordered_indices
-from dgslm.lm.criterion import CriterionConfig, SpeechDLMCriterion, reduce_metrics
+from dgslm.lm.config import CriterionConfig
+from dgslm.lm.criterion import SpeechDLMCriterion, reduce_metrics
 from dgslm.lm.dataset import SpeechDLMDataset, collate
 from dgslm.training import distributed
 
@@ -73,7 +74,7 @@ def validate(
     Under torchrun each rank validates its share of the batches and the sums are all-reduced.
     """
     device = torch.device(device)
-    criterion = SpeechDLMCriterion(criterion_cfg)
+    criterion = SpeechDLMCriterion(criterion_cfg, model.cfg)
     batches = validation_batches(
         dataset, max_tokens, max_sentences, seed, required_batch_size_multiple, skip_invalid_size
     )
@@ -97,5 +98,5 @@ def validate(
             sums[key] += 0.0 if is_dummy else value
     model.train(was_training)
     sums = distributed.all_reduce_dict(dict(sums), device)
-    metrics = reduce_metrics(sums, criterion_cfg, seconds=time.perf_counter() - start)
+    metrics = reduce_metrics(sums, criterion.targets, seconds=time.perf_counter() - start)
     return metrics, sums

@@ -1,1 +1,1 @@
-"""From a stereo prompt to a continued stereo dialogue; model files and the cache."""
+"""From a stereo prompt to a continued stereo dialogue (model files: :mod:`dgslm.models`)."""

@@ -1,6 +1,6 @@
 """From a stereo prompt to a continued stereo dialogue: encode, continue, vocode.
 
->>> pipe = DialoguePipeline.from_pretrained()                  # the cache (see dgslm.pipeline.resolve)
+>>> pipe = DialoguePipeline.from_pretrained()                  # the cache (see dgslm.models.resolve)
 >>> wave, sr = load_audio("conversation.wav", None)              # [frames, 2]
 >>> outputs = pipe.continue_dialogue(wave, sr, seconds=10, prompt_seconds=5, num_samples=2)
 >>> outputs[0].shape                                             # (frames, 2) at pipe.sample_rate
@@ -27,18 +27,16 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from dgslm.audio import SAMPLE_RATE, resample
+from dgslm.audio import FRAME_RATE, SAMPLE_RATE, resample
 from dgslm.device import pick_device
 from dgslm.encoder.unit_encoder import UnitEncoder, units_to_string
 from dgslm.errors import DgslmError
 from dgslm.lm.generate import GenerationConfig, with_options
 from dgslm.lm.hub import SpeechDLM
-from dgslm.pipeline.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
+from dgslm.models.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 logger = logging.getLogger(__name__)
-
-FRAME_RATE = 50  # units per second, per channel
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Data-parallel training under ``torchrun``: process-group setup and small collectives.
+"""Jobs under ``torchrun``: process-group setup and small collectives for data-parallel
+training, and contiguous shards whose per-rank files rank 0 merges (encoding, sampling).
 
 ``torchrun --nproc_per_node=N`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; ``init()`` then
 joins the group (NCCL on GPU, gloo on CPU). Without those variables everything runs as a
@@ -7,17 +8,33 @@ single process and the helpers are no-ops.
 
 from __future__ import annotations
 
+import datetime
 import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from dgslm.fileio import concatenate
 
-def init(device: str | torch.device | None = None) -> torch.device:
+# collective timeout of jobs whose ranks may finish hours apart (sharded encoding, sampling):
+# they meet only at the final barrier; torchrun stops every rank if one of them fails
+JOB_TIMEOUT = datetime.timedelta(days=7)
+
+
+def launched() -> bool:
+    """Whether this process is one of several started by torchrun."""
+    return int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def init(device: str | torch.device | None = None, timeout: datetime.timedelta | None = None) -> torch.device:
     """Join the torchrun process group if launched by torchrun; return this rank's device.
 
-    ``device`` None picks ``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
+    ``device`` None picks ``cuda:LOCAL_RANK`` when CUDA is available, else CPU. ``timeout``
+    bounds every collective (torch's default when None): jobs whose ranks finish far apart
+    (encoding shards of unequal length) need a long one for their final barrier."""
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -26,8 +43,8 @@ def init(device: str | torch.device | None = None) -> torch.device:
         device = torch.device("cuda", local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if launched() and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return device
 
 
@@ -73,3 +90,34 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+def shard_bounds(count: int, shard_id: int, num_shards: int) -> tuple[int, int]:
+    """``[start, end)`` of contiguous shard ``shard_id`` of ``num_shards`` over ``count`` items:
+    the shards in order are the items in order, so concatenating their outputs keeps it."""
+    return count * shard_id // num_shards, count * (shard_id + 1) // num_shards
+
+
+def rank_path(path: str | os.PathLike, shard_id: int | None = None, num_shards: int | None = None) -> Path:
+    """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>``, or
+    ``<name>-rank<K>-of-<N>`` for a name without suffix (so that its suffix stays none); this
+    rank's by default."""
+    path = Path(path)
+    tag = f"rank{rank() if shard_id is None else shard_id}-of-{world_size() if num_shards is None else num_shards}"
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}" if path.suffix else f"{path.name}-{tag}")
+
+
+def merge_rank_parts(paths: Sequence[Path], parts_of: Callable[[int], Sequence[Path]]) -> None:
+    """Once every rank has written its parts (``parts_of(rank)``: one per path of ``paths``),
+    rank 0 concatenates them in rank order into ``paths`` and then deletes them; every rank
+    waits for it. One process: nothing to do."""
+    if not is_distributed():
+        return
+    barrier()
+    if is_main():
+        parts = [list(parts_of(k)) for k in range(world_size())]
+        for index, path in enumerate(paths):
+            concatenate([files[index] for files in parts], path)
+        for part in (part for files in parts for part in files):
+            part.unlink()
+    barrier()

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dgslm.audio import load_audio
-from dgslm.encoder.inputs import AUDIO_EXTENSIONS
+from dgslm.audio import AUDIO_EXTENSIONS, load_audio
 from dgslm.errors import DgslmError
 from dgslm.units.codes import iter_code_file
 

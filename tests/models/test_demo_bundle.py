@@ -7,7 +7,7 @@ import json
 import soundfile as sf
 
 from dgslm.cli.main import main
-from dgslm.pipeline.resolve import DEMO_DIR, resolve_model_paths
+from dgslm.models.resolve import DEMO_DIR, resolve_model_paths
 from dgslm.units.codes import read_code_file
 
 MAX_BYTES = 25 * 1024 * 1024

@@ -25,13 +25,13 @@ from urllib.parse import urljoin
 
 from dgslm.errors import DgslmError
 from dgslm.model_folder import CONFIG, DEFAULT_LAYER, KMEANS, WEIGHTS, features_folder_type
-from dgslm.pipeline.model_files import BASE_URL, MODELS, cache_dir, find_model_files
+from dgslm.models.released import BASE_URL, MODELS, cache_dir, find_model_files
 
 CONVERTED = "converted"  # cache sub-folder written by `dgslm convert`
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
 NO_DEMO_ENV = "DGSLM_NO_DEMO"  # set to 1: never fall back to the bundled demo models
 
-# converted folder layouts (dgslm.pipeline.converted writes them)
+# converted folder layouts (dgslm.models.convert writes them)
 MARKERS = {"hubert": (WEIGHTS, CONFIG, KMEANS), "speech_dlm": (WEIGHTS, CONFIG), "hifigan": (WEIGHTS, CONFIG)}
 LABELS = {"hubert": "HuBERT + k-means", "speech_dlm": "SpeechDLM", "hifigan": "unit HiFi-GAN vocoder"}
 FLAGS = {

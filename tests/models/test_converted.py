@@ -11,8 +11,8 @@ from dgslm.encoder.hubert_checkpoint import load_hubert_folder
 from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.errors import DgslmError
 from dgslm.lm.hub import SpeechDLM
-from dgslm.pipeline.converted import convert_hubert, convert_speech_dlm, convert_vocoder
-from dgslm.pipeline.resolve import is_converted
+from dgslm.models.convert import convert_hubert, convert_speech_dlm, convert_vocoder
+from dgslm.models.resolve import is_converted
 from dgslm.vocoder.checkpoint import load_generator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 

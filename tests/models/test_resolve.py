@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dgslm.errors import DgslmError
-from dgslm.pipeline.model_files import BASE_URL, MODELS
-from dgslm.pipeline.resolve import CONVERTED, MARKERS, resolve_model_paths
+from dgslm.models.released import BASE_URL, MODELS
+from dgslm.models.resolve import CONVERTED, MARKERS, resolve_model_paths
 
 REPO = Path(__file__).resolve().parents[2]
 

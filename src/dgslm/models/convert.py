@@ -1,6 +1,6 @@
 """Converting the original checkpoints into our safetensors folders (no pickle, fast to load).
 
-Layout written by ``dgslm convert --out DIR`` (and read by :mod:`dgslm.pipeline.resolve`):
+Layout written by ``dgslm convert --out DIR`` (and read by :mod:`dgslm.models.resolve`):
 
 - ``DIR/hubert/``: :func:`dgslm.encoder.hubert_checkpoint.save_hubert_folder`
   (``model.safetensors``, ``config.json``, ``kmeans.safetensors``);

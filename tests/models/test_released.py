@@ -13,7 +13,7 @@ import pytest
 
 from dgslm.cli.main import main
 from dgslm.errors import DgslmError
-from dgslm.pipeline.model_files import MODELS, download_models, find_model_files
+from dgslm.models.released import MODELS, download_models, find_model_files
 
 CONTENT = {
     "hubert/hubert_fisher.pt": bytes(range(256)) * 1200,  # 300 KiB: several 1 MiB-less reads
