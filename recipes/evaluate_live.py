@@ -227,7 +227,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from dgslm.pipeline.resolve import resolve_model_paths
+    from dgslm.models.resolve import resolve_model_paths
 
     km = Path(resolve_model_paths().kmeans)
     folder, code = corpus(args.out, args.corpus, args.units, args.hours, km)
