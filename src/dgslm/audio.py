@@ -14,6 +14,7 @@ from dgslm.fileio import atomic_path
 SAMPLE_RATE = 16_000
 FRAME_RATE = 50  # units per second, per channel (one per 20 ms, every unit type)
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "au", "sph")  # searched in folders
+WRITE_BLOCK = 1 << 20  # frames per soundfile write
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = SAMPLE_RATE) -> tuple[np.ndarray, int]:
@@ -49,6 +50,9 @@ def write_wav(path: str | os.PathLike, wave: np.ndarray, sample_rate: int = SAMP
     import soundfile as sf
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.asarray(wave, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+    wave = np.asarray(wave, dtype=np.float32)
+    channels = 1 if wave.ndim == 1 else wave.shape[1]
+    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", sample_rate, channels, "PCM_16", format="WAV") as out:
+        for start in range(0, len(wave), WRITE_BLOCK):  # in blocks: no contiguous copy of a long wave
+            out.write(wave[start : start + WRITE_BLOCK])
     return path

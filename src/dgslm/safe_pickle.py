@@ -179,6 +179,8 @@ def safe_torch_load(
         obj = torch.load(path, map_location=map_location, pickle_module=_pickle_module(allow), weights_only=False)
     except _Forbidden as err:
         raise DgslmError(f"refusing to load {path}: forbidden global {err}") from None
+    except RecursionError:
+        raise DgslmError("refusing to load: the pickled structure nests too deep", path) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise DgslmError(f"cannot read checkpoint: {err.strerror}", path) from None
     except (
@@ -195,7 +197,7 @@ def safe_torch_load(
         # OSError: torch's zip reader on a truncated file; MemoryError: a corrupt storage size
         reason = " ".join(str(err).split())
         raise DgslmError(f"not a readable PyTorch checkpoint ({type(err).__name__}: {reason})", path) from None
-    return to_plain(obj) if plain else obj
+    return _plain_or_refuse(obj, path) if plain else obj
 
 
 def safe_pickle_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: bool = True) -> Any:
@@ -206,58 +208,104 @@ def safe_pickle_load(path: str | os.PathLike, allow: Iterable[str] = (), plain: 
             obj = unpickler(handle).load()
     except _Forbidden as err:
         raise DgslmError(f"refusing to load {path}: forbidden global {err}") from None
+    except RecursionError:
+        raise DgslmError("refusing to load: the pickled structure nests too deep", path) from None
     except OSError as err:
         raise DgslmError(f"cannot read pickle: {err.strerror}", path) from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, MemoryError, OverflowError) as err:
         reason = " ".join(str(err).split())
         raise DgslmError(f"not a readable pickle ({type(err).__name__}: {reason})", path) from None
-    return to_plain(obj) if plain else obj
+    return _plain_or_refuse(obj, path) if plain else obj
+
+
+def _plain_or_refuse(obj: Any, path: str | os.PathLike) -> Any:
+    try:
+        return to_plain(obj)
+    except _TooComplex as err:
+        raise DgslmError(f"refusing to load: {err}", path) from None
 
 
 # ---- stand-ins to plain containers --------------------------------------------------------
 
 _INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")
+MAX_NODES = 1_000_000  # objects visited in one file's structure (a real fairseq cfg has ~2,000)
+MAX_DEPTH = 200  # nesting levels (a real cfg has fewer than 10)
+
+
+class _TooComplex(Exception):
+    """The unpickled structure refers to itself, nests too deep or is too large to walk."""
 
 
 def to_plain(obj: Any) -> Any:
     """Replace stand-ins and ``argparse.Namespace`` by plain values, recursively:
     ``DictConfig`` -> dict, ``ListConfig`` -> list, value nodes -> their value, enum ->
     its value, type references -> ``"module.name"``. Whole-string ``${a.b}`` interpolations
-    are resolved against the outermost DictConfig."""
-    return _plain(obj, {}, False)
+    are resolved against the outermost DictConfig.
+
+    Shared sub-objects are converted once (the result shares them too); a structure that
+    contains itself, nests deeper than ``MAX_DEPTH`` or needs more than ``MAX_NODES`` visits
+    raises ``_TooComplex``."""
+    return _Walk()(obj)
 
 
-def _plain(obj: Any, memo: dict[int, Any], in_config: bool) -> Any:
-    key = id(obj)
-    if key in memo:
-        return memo[key]
-    if isinstance(obj, argparse.Namespace):
-        out: Any = {k: _plain(v, memo, in_config) for k, v in vars(obj).items()}
-    elif isinstance(obj, _StandIn):
-        module, kind = type(obj).__module__, type(obj).__name__
-        if module.startswith("omegaconf") and kind in ("DictConfig", "ListConfig"):
-            out = _plain(_content(obj), memo, True)
-            if kind == "DictConfig" and not in_config:
-                out = _resolve(out)
-        elif module.startswith("omegaconf") and kind.endswith("Node"):
-            state = obj.state if isinstance(obj.state, dict) else {}
-            out = _plain(state.get("_val"), memo, in_config)
-        elif len(obj.args) == 1:  # enum member: Enum(value)
-            out = _plain(obj.args[0], memo, in_config)
-        else:
-            out = f"{module}.{kind}"
-    elif isinstance(obj, type) and issubclass(obj, _StandIn):
-        out = f"{obj.__module__}.{obj.__name__}"
-    elif isinstance(obj, dict):
-        items = [(k, _plain(v, memo, in_config)) for k, v in obj.items()]
-        out = type(obj)(items) if type(obj) in (dict, collections.OrderedDict) else dict(items)
-    elif type(obj) in (list, tuple):
-        values = [_plain(v, memo, in_config) for v in obj]
-        out = tuple(values) if type(obj) is tuple else values
-    else:
-        out = obj
-    memo[key] = out
-    return out
+class _Walk:
+    """One bounded, memoised walk of an unpickled structure."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, Any] = {}
+        self.active: set[int] = set()
+        self.visits = 0
+
+    def enter(self, obj: Any, depth: int) -> int:
+        key = id(obj)
+        self.visits += 1
+        if key in self.active:
+            raise _TooComplex("the pickled structure contains itself")
+        if depth > MAX_DEPTH:
+            raise _TooComplex(f"the pickled structure nests deeper than {MAX_DEPTH} levels")
+        if self.visits > MAX_NODES:
+            raise _TooComplex(f"the pickled structure needs more than {MAX_NODES:,} steps to read")
+        self.active.add(key)
+        return key
+
+    def __call__(self, obj: Any, in_config: bool = False, depth: int = 0) -> Any:
+        key = id(obj)
+        if key in self.memo:
+            return self.memo[key]
+        if not isinstance(obj, (argparse.Namespace, _StandIn, dict, list, tuple)):
+            return _plain_leaf(obj)
+        self.enter(obj, depth)
+        out = self.convert(obj, in_config, depth + 1)
+        self.active.discard(key)
+        self.memo[key] = out
+        return out
+
+    def convert(self, obj: Any, in_config: bool, depth: int) -> Any:
+        if isinstance(obj, argparse.Namespace):
+            return {k: self(v, in_config, depth) for k, v in vars(obj).items()}
+        if isinstance(obj, _StandIn):
+            module, kind = type(obj).__module__, type(obj).__name__
+            if module.startswith("omegaconf") and kind in ("DictConfig", "ListConfig"):
+                out = self(_content(obj), True, depth)
+                return _Resolve(out, self)(out) if kind == "DictConfig" and not in_config else out
+            if module.startswith("omegaconf") and kind.endswith("Node"):
+                state = obj.state if isinstance(obj.state, dict) else {}
+                return self(state.get("_val"), in_config, depth)
+            if len(obj.args) == 1:  # enum member: Enum(value)
+                return self(obj.args[0], in_config, depth)
+            return f"{module}.{kind}"
+        if isinstance(obj, dict):
+            items = [(k, self(v, in_config, depth)) for k, v in obj.items()]
+            return type(obj)(items) if type(obj) in (dict, collections.OrderedDict) else dict(items)
+        if type(obj) in (list, tuple):
+            values = [self(v, in_config, depth) for v in obj]
+            return tuple(values) if type(obj) is tuple else values
+        return obj
+
+
+def _plain_leaf(obj: Any) -> Any:
+    """Type references to stand-ins become ``"module.name"``; other leaves stay."""
+    return f"{obj.__module__}.{obj.__name__}" if isinstance(obj, type) and issubclass(obj, _StandIn) else obj
 
 
 def _content(container: _StandIn) -> Any:
@@ -267,26 +315,39 @@ def _content(container: _StandIn) -> Any:
     return state.get("_content") if isinstance(state, dict) else None
 
 
-def _resolve(root: Any) -> Any:
-    """Resolve whole-string ``${a.b}`` references against ``root`` (a plain config dict)."""
+class _Resolve:
+    """Resolve whole-string ``${a.b}`` references against ``root`` (a plain config dict),
+    converting each shared sub-dict once, within the walk's budget."""
 
-    def walk(node: Any, depth: int = 0) -> Any:
-        if depth > 16:
-            return node
+    def __init__(self, root: Any, walk: _Walk):
+        self.root, self.walk, self.memo = root, walk, {}
+
+    def __call__(self, node: Any, depth: int = 0, hops: int = 0) -> Any:
         if isinstance(node, str):
-            match = _INTERPOLATION.fullmatch(node)
-            if not match:
-                return node
-            target: Any = root
-            for part in match.group(1).split("."):
-                if not isinstance(target, dict) or part not in target:
-                    return node
-                target = target[part]
-            return walk(target, depth + 1)
+            return self.reference(node, depth, hops)
+        if not isinstance(node, (dict, list)):
+            return node
+        key = id(node)
+        if key in self.memo:
+            return self.memo[key]
+        self.walk.enter(node, depth)
         if isinstance(node, dict):
-            return {k: walk(v, depth) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, depth) for v in node]
-        return node
+            out: Any = {k: self(v, depth + 1, hops) for k, v in node.items()}
+        else:
+            out = [self(v, depth + 1, hops) for v in node]
+        self.walk.active.discard(key)
+        self.memo[key] = out
+        return out
 
-    return walk(root)
+    def reference(self, node: str, depth: int, hops: int) -> Any:
+        match = _INTERPOLATION.fullmatch(node)
+        if not match or hops > 16:
+            return node
+        target: Any = self.root
+        for part in match.group(1).split("."):
+            if not isinstance(target, dict) or part not in target:
+                return node
+            target = target[part]
+        if isinstance(target, (dict, list)) and id(target) in self.walk.active:
+            return node  # a reference to an enclosing section stays as it is
+        return self(target, depth + 1, hops + 1)

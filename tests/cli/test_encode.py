@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 
 from dgslm.cli.main import main
+from dgslm.encoder.encode import EncodeOptions, journal_fingerprint
+from dgslm.encoder.unit_encoder import UnitEncoder
 from dgslm.units.codes import read_code_file
 
 
@@ -82,7 +84,9 @@ def test_resume_skips_finished_files(setup):
     tmp, audio, model, (ch1, ch2) = setup
     journal = tmp / ".codes.txt.partial"
     done = {"audio": "cat", "unitA": "1 2", "unitB": "3 4"}  # a previous run finished 'cat'
-    journal.write_text(json.dumps(done) + "\n" + '{"audio": "swa')  # ... and crashed mid-line
+    encoder = UnitEncoder.from_pretrained(model[1], model[3], 3, "cpu")
+    header = json.dumps({"fingerprint": journal_fingerprint(encoder, EncodeOptions())})
+    journal.write_text(header + "\n" + json.dumps(done) + "\n" + '{"audio": "swa')  # ... and crashed mid-line
     assert main(["encode", str(audio), "-o", str(tmp / "codes.txt"), *model]) == 0
     assert read_code_file(tmp / "codes.txt") == [done, {"audio": "swapped", "unitA": ch2, "unitB": ch1}]
     assert not journal.exists()

@@ -33,9 +33,12 @@ FLAG_VALUES = {
     "unkpen": (["--unkpen", "2.5"], 2.5),
     "context_window": (["--context-window", "64"], 64),
     "seed": (["--seed", "9"], 9),
+    "match_source_len": (["--match-source-len"], True),
+    "no_repeat_ngram_size": (["--no-repeat-ngram-size", "3"], 3),
+    "unnormalized": (["--unnormalized"], True),
 }
 # `dgslm generate` has no flag for these: the pipeline sets the length from --seconds, units only
-GENERATE_DECIDES = {"max_len_a", "max_len_b", "min_len", "units_only"}
+GENERATE_DECIDES = {"max_len_a", "max_len_b", "min_len", "units_only", "match_source_len"}
 SECONDS, FRAMES = 0.2, 10
 
 

@@ -20,6 +20,7 @@ def test_sampling_flags_keep_the_original_defaults():
     assert args == {"beam_search": False, "beam_size": 5, "sampling_topk": -1, "sampling_topp": -1.0,
                     "temperature": 1.0, "dur_temperature": 1.0, "seed": 123,
                     "lenpen": 1.0, "unkpen": 0.0,  # fairseq's, not exposed by the original script
+                    "no_repeat_ngram_size": 0, "unnormalized": False,  # the original hub's, fairseq's defaults
                     "context_window": 0}  # fmt: skip  # ours; 0: off, the original's attention
 
 

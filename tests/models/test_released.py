@@ -3,67 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import re
 import socket
-import threading
+from pathlib import Path
 
 import pytest
+from file_server import RangeHandler, serving
 
 from dgslm.cli.main import main
 from dgslm.errors import DgslmError
 from dgslm.models.released import MODELS, download_models, find_model_files
 
-CONTENT = {
-    "hubert/hubert_fisher.pt": bytes(range(256)) * 1200,  # 300 KiB: several 1 MiB-less reads
-    "hubert/hubert_fisher_km_500.bin": b"kmeans" * 10,
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
+CONTENT = {  # small files of the right kinds: a download must load as what it stands for
+    "hubert/hubert_fisher.pt": (REFERENCE / "hubert" / "hubert_small.pt").read_bytes(),
+    "hubert/hubert_fisher_km_500.bin": (REFERENCE / "kmeans" / "km50.bin").read_bytes(),
 }
-
-
-class RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves CONTENT (or the server's `files` override) with HTTP Range support."""
-
-    def do_GET(self):
-        files = self.server.files
-        key = self.path.lstrip("/")
-        self.server.requests.append((key, self.headers.get("Range")))
-        if key not in files:
-            self.send_error(404)
-            return
-        data = files[key]
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        start = int(match.group(1)) if match else 0
-        if start >= len(data) and match:
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(data)}")
-            self.end_headers()
-            return
-        self.send_response(206 if match else 200)
-        if match:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.files, httpd.requests = dict(CONTENT), []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
-
-def base_url(httpd) -> str:
-    return f"http://127.0.0.1:{httpd.server_address[1]}/"
+    with serving(RangeHandler, files=dict(CONTENT)) as httpd:
+        yield httpd
 
 
 def test_resume_record_and_verify(server, tmp_path):
@@ -72,7 +33,7 @@ def test_resume_record_and_verify(server, tmp_path):
     (root / "hubert").mkdir(parents=True)
     (root / f"{big}.part").write_bytes(CONTENT[big][:1000])  # an interrupted download
     assert find_model_files(root)["hubert"] is None
-    paths = download_models(root, ["hubert"], base_url(server), progress=False)
+    paths = download_models(root, ["hubert"], server.url, progress=False)
     assert paths["hubert"]["checkpoint"].read_bytes() == CONTENT[big]
     assert (big, "bytes=1000-") in server.requests  # resumed, not restarted
     assert not (root / f"{big}.part").exists()
@@ -85,17 +46,17 @@ def test_resume_record_and_verify(server, tmp_path):
     assert find_model_files(root)["speech_dlm"] is None
 
     server.requests.clear()
-    download_models(root, ["hubert"], base_url(server), progress=False)
+    download_models(root, ["hubert"], server.url, progress=False)
     assert server.requests == []  # verified files are not fetched again
 
     (root / big).write_bytes(b"x" * len(CONTENT[big]))  # damaged in place: fetched again
-    download_models(root, ["hubert"], base_url(server), progress=False)
+    download_models(root, ["hubert"], server.url, progress=False)
     assert (root / big).read_bytes() == CONTENT[big]
 
     (root / big).unlink()
     server.files[big] = b"y" * 10  # the server now sends something else than recorded
     with pytest.raises(DgslmError, match="does not match the size and SHA-256"):
-        download_models(root, ["hubert"], base_url(server), progress=False)
+        download_models(root, ["hubert"], server.url, progress=False)
     assert not (root / big).exists() and not (root / f"{big}.part").exists()
 
 
@@ -105,7 +66,7 @@ def test_complete_part_file_is_accepted(server, tmp_path):
     (tmp_path / f"{key}.part").write_bytes(CONTENT[key])
     server.files.pop("hubert/hubert_fisher_km_500.bin")
     with pytest.raises(DgslmError, match="HTTP 404"):
-        download_models(tmp_path, ["hubert"], base_url(server), progress=False)
+        download_models(tmp_path, ["hubert"], server.url, progress=False)
     assert (key, f"bytes={len(CONTENT[key])}-") in server.requests  # answered 416: nothing left to fetch
     assert (tmp_path / key).read_bytes() == CONTENT[key]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 
 from dgslm import __version__
@@ -50,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_finite(args: argparse.Namespace) -> None:
+    """No number flag may be nan or infinite (``--seconds nan`` would reach the models)."""
+    from dgslm.errors import DgslmError
+
+    for name, value in vars(args).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise DgslmError(f"--{name.replace('_', '-')} must be a finite number, not {value!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = build_parser()
@@ -71,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(parser)
         # everything after the subcommand name belongs to the subcommand
         args = parser.parse_args(argv[argv.index(top_args.command) + 1 :])
+        check_finite(args)
         return int(module.run(args) or 0)
     except DgslmError as err:
         print(f"dgslm {top_args.command}: error: {err}", file=sys.stderr)

@@ -47,6 +47,13 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--unkpen", type=float, default=0.0, help="subtracted from the log-prob of <unk> (fairseq's; default 0)"
     )
+    group.add_argument(
+        "--no-repeat-ngram-size", type=int, default=0,
+        help="never repeat an n-gram of this size within a channel (fairseq's; forced units exempt; 0: off)",
+    )  # fmt: skip
+    group.add_argument(
+        "--unnormalized", action="store_true", help="do not divide scores by (length + 1) ** lenpen (fairseq's)"
+    )
     group.add_argument("--seed", type=int, default=123, help="seed of the sampling (default 123)")
     group.add_argument(
         "--context-window", type=int, default=0,
@@ -82,6 +89,10 @@ def add_output_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParse
         "--max-len-b", type=int, default=500, help="output units per channel, prompt included (500 = 10 s)"
     )
     group.add_argument("--min-len", type=int, default=1, help="minimum output length")
+    group.add_argument(
+        "--match-source-len", action="store_true",
+        help="output exactly as many units as the longest prompt (fairseq's; --max-len-a/b ignored)",
+    )  # fmt: skip
     group.add_argument(
         "--units-only", action="store_true",
         help="never generate a symbol that is not a unit (<s>, <unk>), so that every channel has --max-len-b "

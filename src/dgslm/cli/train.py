@@ -2,7 +2,8 @@
 
 The README's training command works as written (``fairseq-train`` -> ``dgslm train``); run it
 under ``torchrun --nproc_per_node=N`` for data parallelism. Rerunning a command resumes from
-``SAVE_DIR/checkpoint_last.pt``.
+``SAVE_DIR/checkpoint_last.pt``; ``--finetune-from-model`` starts from the weights of a released
+``.pt``, one of our checkpoints or model folders.
 """
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--validate-interval-updates", type=int, default=0)
     k.add_argument("--disable-validation", action="store_true")
     k.add_argument("--log-interval", type=int, default=100)
+    k.add_argument("--best-checkpoint-metric", default="loss", help="validation metric that picks checkpoint_best.pt")
+    k.add_argument("--maximize-best-checkpoint-metric", action="store_true", help="a higher metric is better")
+    k.add_argument("--patience", type=int, default=-1,
+                   help="stop after this many validations without improvement (<= 0: never)")  # fmt: skip
+    r = parser.add_argument_group("restoring and fine-tuning (fairseq's rules)")
+    r.add_argument("--restore-file", default="checkpoint_last.pt",
+                   help="checkpoint to resume (default: SAVE_DIR/checkpoint_last.pt if it exists); any other "
+                        "value is loaded on every launch")  # fmt: skip
+    r.add_argument("--finetune-from-model", default=None,
+                   help="original .pt, dgslm checkpoint or model folder: weights only, everything else reset; "
+                        "ignored once SAVE_DIR/checkpoint_last.pt exists")  # fmt: skip
+    r.add_argument("--reset-optimizer", action="store_true", help="drop Adam state, loss scale and update count")
+    r.add_argument("--reset-lr-scheduler", action="store_true",
+                   help="accepted; inverse_sqrt has no state besides the update count")  # fmt: skip
+    r.add_argument("--reset-dataloader", action="store_true", help="start at epoch 1, first batch")
+    r.add_argument("--reset-meters", action="store_true", help="forget the best validation metric")
+    r.add_argument("--ddp-backend", default="pytorch_ddp",
+                   help="pytorch_ddp or c10d (both: PyTorch DistributedDataParallel under torchrun)")  # fmt: skip
 
 
 def build_configs(args: argparse.Namespace):

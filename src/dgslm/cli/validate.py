@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     try:
         for subset in args.valid_subset.split(","):
-            dataset = SpeechDLMDataset.load(args.data, subset, cfg.channels, task, dictionary.pad(), dictionary.eos())
+            dataset = SpeechDLMDataset.load(
+                args.data, subset, cfg.channels, task, dictionary.pad(), dictionary.eos(), cfg.vocab_size
+            )
             metrics, sums = validate(
                 model, dataset, criterion, max_tokens=args.max_tokens, max_sentences=args.batch_size,
                 seed=args.seed, device=device, num_workers=args.num_workers, autocast_dtype=dtype,

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+MAX_UNITS = 500_000  # 10,000 s a line; synthesis runs in chunks, the stereo output takes ~1.3 GB
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +33,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute precision (autocast)"
     )
     parser.add_argument("--cpu", action="store_true", help="same as --device cpu (the original's flag)")
+    parser.add_argument(
+        "--max-units",
+        type=int,
+        default=MAX_UNITS,
+        help=f"longest unit line accepted (default {MAX_UNITS:,} = {MAX_UNITS // 50 // 3600} h; "
+        "the output needs about 2.6 KB of memory per unit)",
+    )
 
 
-def output_name(record: dict[str, str], index: int) -> str:
-    """``<stem of 'audio'>.wav``, or ``<index>_pred.wav`` (0-based) without an 'audio' key."""
+def output_name(record: dict[str, str], index: int) -> str | None:
+    """``<stem of 'audio'>.wav``, or ``<index>_pred.wav`` (0-based) without an 'audio' key;
+    None when the name gives no usable file name (empty, ``.``/``..``, a NUL or line break)."""
     audio = record.get("audio")
-    return f"{Path(audio).stem}.wav" if audio else f"{index}_pred.wav"
+    if not audio:
+        return f"{index}_pred.wav"
+    stem = Path(str(audio)).stem
+    if stem in ("", ".", "..") or any(c in stem for c in "\0\n\r"):
+        return None
+    return f"{stem}.wav"
+
+
+def output_names(records: list[tuple[int, dict[str, str]]], in_file: str) -> list[str]:
+    """One distinct output name per record; a name taken by an earlier line gets ``-2``,
+    ``-3``... (said in the log). DgslmError naming the line for an unusable name."""
+    from dgslm.errors import DgslmError
+
+    wanted = [output_name(record, index) for index, (_, record) in enumerate(records)]
+    taken: set[str] = set()
+    names = []
+    for (line, record), name in zip(records, wanted):
+        if name is None:
+            raise DgslmError(f"audio name {str(record.get('audio'))[:80]!r} gives no usable file name", in_file, line)
+        unique, n = name, 1
+        while unique in taken:
+            n += 1
+            unique = f"{name[:-4]}-{n}.wav"
+        if len(unique.encode()) > 255:
+            raise DgslmError(f"audio name {unique[:40]!r}... is longer than a file name may be", in_file, line)
+        if unique != name:
+            logger.warning("%s:%d: %s is already written by an earlier line; writing %s", in_file, line, name, unique)
+        taken.add(unique)
+        names.append(unique)
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,13 +100,20 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise DgslmError("no code lines to vocode", args.in_file)
     out_dir = Path(args.results_path)
-    for index, (line, record) in enumerate(tqdm(records, desc="vocode", unit="dialogue")):
+    names = output_names(records, args.in_file)
+    for line, record in records:  # before any work: a line too long for memory is refused
+        longest = max((len(str(record.get(c, "")).split()) for c in channels), default=0)
+        if longest > args.max_units:
+            raise DgslmError(
+                f"a line of {longest:,} units is longer than --max-units {args.max_units:,}", args.in_file, line
+            )
+    for (line, record), name in zip(tqdm(records, desc="vocode", unit="dialogue"), names):
         missing = [c for c in channels if c not in record]
         if missing:
             raise DgslmError(f"no channel {missing[0]!r} in this line", args.in_file, line)
         codes = [record[c] for c in channels]
         wave = vocoder.stereo(codes, speakers, args.dur_prediction, args.mix, path=args.in_file, line=line)
         wave = resample(wave.numpy(), vocoder.sample_rate, args.sample_rate)
-        write_wav(out_dir / output_name(record, index), wave, args.sample_rate)
+        write_wav(out_dir / name, wave, args.sample_rate)
     logger.info("wrote %d wav files to %s", len(records), os.path.abspath(out_dir))
     return 0

@@ -1,7 +1,9 @@
 """The ``dgslm encode`` job: stereo recordings to a code file (and per-channel unit files).
 
 Resumable: each finished file is appended (and fsynced) to a hidden JSON-lines journal beside
-the output, ``.<output name>.partial``; a re-run skips the files listed there. When every
+the output, ``.<output name>.partial``, after a header with the run's fingerprint (encoder
+weights, k-means, settings, channels); a re-run with the same fingerprint skips the files listed
+there, one with another fingerprint starts afresh. When every
 file is done the code file (and the per-channel files) are written atomically in input
 order and the journal is removed.
 """
@@ -63,17 +65,33 @@ def journal_path(output: Path) -> Path:
     return output.parent / f".{output.name}.partial"
 
 
-def read_journal(path: Path) -> dict[str, dict[str, str]]:
-    """Finished records by name; a torn last line (a crash mid-write) is ignored."""
+def read_journal(path: Path, fingerprint: str) -> dict[str, dict[str, str]]:
+    """Finished records by name, if the journal was written with the same ``fingerprint`` (the
+    encoder and every option that changes the units); a torn last line (a crash mid-write) is
+    ignored, a journal of other settings is discarded."""
     done: dict[str, dict[str, str]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            done[record["audio"]] = record
+    if not path.exists():
+        return done
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except ValueError:
+        header = {}
+    if not isinstance(header, dict) or header.get("fingerprint") != fingerprint:
+        logger.warning("%s: discarding the work of an earlier run with another encoder or options", path)
+        return done
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        done[record["audio"]] = record
     return done
+
+
+def journal_fingerprint(encoder: UnitEncoder, opts: EncodeOptions) -> str:
+    """What a journal's records depend on: the encoder and the options that change them."""
+    return json.dumps({"encoder": encoder.fingerprint(), "channels": opts.channels, "allow_mono": opts.allow_mono})
 
 
 def read_channels(item: AudioItem, n_channels: int, allow_mono: bool) -> np.ndarray:
@@ -137,14 +155,21 @@ def encode_files(
 ) -> EncodeSummary:
     """Encode ``items`` into the code file ``output``; resumes from the journal if present."""
     output = Path(output)
+    if opts.per_channel_dir is not None and not opts.hide_fname:
+        for item in items:  # a name is a line prefix there: a line break would inject lines
+            if any(c in item.name for c in "\n\r|"):
+                raise item.error("a line break or '|' in the file name cannot be written to --per-channel-dir files")
     journal = journal_path(output)
-    done = read_journal(journal)
+    fingerprint = journal_fingerprint(encoder, opts)
+    done = read_journal(journal, fingerprint)
     summary = EncodeSummary(resumed=sum(item.name in done for item in items))
     if summary.resumed:
         logger.info("resuming: %d of %d files already encoded (%s)", summary.resumed, len(items), journal)
     start = time.perf_counter()
     journal.parent.mkdir(parents=True, exist_ok=True)
-    with open(journal, "a", encoding="utf-8") as handle:
+    with open(journal, "a" if done else "w", encoding="utf-8") as handle:
+        if not done:
+            handle.write(json.dumps({"fingerprint": fingerprint}) + "\n")
         for item in tqdm([i for i in items if i.name not in done], desc="encode", unit="file"):
             try:
                 record, seconds = encode_item(encoder, item, opts)

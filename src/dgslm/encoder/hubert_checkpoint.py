@@ -29,6 +29,7 @@ from dgslm.encoder.hubert import Hubert, HubertConfig
 from dgslm.encoder.kmeans import save_centers
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_folder
+from dgslm.model_check import build_checked, check_numbers, require_count
 from dgslm.model_folder import CONFIG, KMEANS, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
 from dgslm.weight_norm import fold_weight_norm
@@ -124,6 +125,13 @@ def convert_state_dict(weights: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def checked_config(cfg: HubertConfig) -> HubertConfig:
+    """``cfg`` if every size is a positive integer, else ValueError naming the field."""
+    sizes = ("conv_layers", "embed_dim", "ffn_dim", "layers", "heads", "conv_pos", "conv_pos_groups", "sample_rate")
+    check_numbers(vars(cfg), {name: (int, 1) for name in sizes})
+    return cfg
+
+
 def load_hubert(path: str | os.PathLike, device: str | torch.device = "cpu") -> Hubert:
     """Build and load a :class:`Hubert`, in eval mode, from an original fairseq HuBERT ``.pt``
     file or from one of our converted folders."""
@@ -131,10 +139,12 @@ def load_hubert(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         return load_hubert_folder(path, device)[0]
     state = load_pickled_checkpoint(path)
     try:
-        cfg = config_from_checkpoint(state)
-        model = Hubert(cfg)
-        model.load_state_dict(convert_state_dict(state["model"]), strict=True)
-    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        cfg = checked_config(config_from_checkpoint(state))
+        weights = convert_state_dict(state["model"])
+        require_count("layers", cfg.layers, weights, "encoder.layers", path)
+        model = build_checked(lambda: Hubert(cfg), weights, path)
+        model.load_state_dict(weights, strict=True)
+    except (KeyError, ValueError, RuntimeError, TypeError, ZeroDivisionError) as err:
         raise DgslmError(f"not a HuBERT checkpoint this loader understands: {str(err).splitlines()[0]}", path) from None
     logger.info(
         "loaded HuBERT %s: %d layers, width %d, %s",
@@ -164,7 +174,7 @@ def hubert_folder_config(folder: str | os.PathLike) -> tuple[HubertConfig, int]:
     try:
         values = dict(meta["config"])
         values["conv_layers"] = tuple(tuple(int(x) for x in layer) for layer in values["conv_layers"])
-        return HubertConfig(**values), int(meta["layer"])
+        return checked_config(HubertConfig(**values)), int(meta["layer"])
     except (ValueError, KeyError, TypeError) as err:
         raise DgslmError(f"bad HuBERT config: {err}", path) from None
 
@@ -172,10 +182,12 @@ def hubert_folder_config(folder: str | os.PathLike) -> tuple[HubertConfig, int]:
 def load_hubert_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Hubert, int]:
     """(HuBERT in eval mode, its k-means layer) from a converted folder."""
     cfg, layer = hubert_folder_config(folder)
-    model = Hubert(cfg)
     weights = Path(folder) / WEIGHTS
+    state = load_weights(weights)
+    require_count("layers", cfg.layers, state, "encoder.layers", Path(folder) / CONFIG)
+    model = build_checked(lambda: Hubert(cfg), state, Path(folder) / CONFIG, weights)
     try:
-        model.load_state_dict(load_weights(weights))
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise DgslmError(f"weights do not match the config: {str(err).splitlines()[0]}", weights) from None
     return model.to(device).eval(), layer

@@ -34,6 +34,21 @@ class _Estimator:
         self.__dict__.update(state if isinstance(state, dict) else {})
 
 
+def _check_array_state(state: Any) -> None:
+    """Refuse an array header unless its dtype is a real ``np.dtype`` instance without objects
+    (joblib reads ``state["dtype"].hasobject`` from the object itself, and an object array is
+    read with an unrestricted ``pickle.load``) and its class is a plain ndarray."""
+    if not isinstance(state, dict):
+        raise pickle.UnpicklingError("malformed array header")
+    dtype = state.get("dtype")
+    if not isinstance(dtype, np.dtype):
+        raise pickle.UnpicklingError(f"array dtype is a {type(dtype).__name__}, not a numpy dtype")
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("object arrays are not allowed")
+    if state.get("subclass") not in (np.ndarray, np.memmap):
+        raise pickle.UnpicklingError("array subclasses are not allowed")
+
+
 def _restricted_unpickler() -> type:
     from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 
@@ -57,8 +72,8 @@ def _restricted_unpickler() -> type:
 
         def load_build(self) -> None:
             state, target = self.stack[-1], self.stack[-2]
-            if isinstance(target, NumpyArrayWrapper) and np.dtype(state.get("dtype", "O")).hasobject:
-                raise pickle.UnpicklingError("object arrays are not allowed")
+            if isinstance(target, NumpyArrayWrapper):
+                _check_array_state(state)
             NumpyUnpickler.load_build(self)
 
         dispatch[pickle.BUILD[0]] = load_build

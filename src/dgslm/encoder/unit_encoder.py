@@ -8,6 +8,7 @@ original, audio at any sample rate is resampled to 16 kHz (soxr).
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -43,6 +44,30 @@ class UnitEncoder:
         self.smoothing = None
         if min_silence > 0 or min_speech > 0:
             self.smoothing = SilenceSmoothing(self.silence_unit(), min_silence, min_speech)
+
+    def fingerprint(self) -> str:
+        """A digest of everything that decides the units: the feature reader's settings and
+        weights, the k-means centres and the silence smoothing (resumed work must match it)."""
+        digest = hashlib.blake2b(digest_size=16)
+
+        def feed(value: object) -> None:
+            if isinstance(value, torch.nn.Module):
+                value = value.state_dict()
+            if isinstance(value, Tensor):
+                digest.update(value.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+            elif isinstance(value, dict):
+                for key in sorted(value, key=str):
+                    digest.update(str(key).encode())
+                    feed(value[key])
+            elif hasattr(value, "__dict__") and not isinstance(value, type):
+                digest.update(type(value).__name__.encode())
+                feed(vars(value))
+            else:
+                digest.update(repr(value).encode())
+
+        for part in (self.reader, self.quantizer, self.smoothing):
+            feed(part)
+        return digest.hexdigest()
 
     def silence_unit(self) -> int:
         """The unit of one second of digital silence (its most frequent frame unit)."""

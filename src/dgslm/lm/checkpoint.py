@@ -23,6 +23,7 @@ from dgslm.fileio import atomic_path
 from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
 from dgslm.lm.fairseq_cfg import read_model, write_cfg
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.model_check import build_checked, require_count
 from dgslm.model_folder import CONFIG, WEIGHTS, load_weights, read_config, save_weights, write_config
 from dgslm.safe_pickle import safe_torch_load
 from dgslm.units.dictionary import Dictionary
@@ -59,7 +60,13 @@ def load_fairseq_checkpoint(path: str | os.PathLike) -> tuple[SpeechDLMConfig, d
 
     Every hyper-parameter comes from the cfg (``args`` of legacy files becomes a dict); the
     vocabulary size comes from the embedding. Only allow-listed globals are unpickled."""
-    ckpt = safe_torch_load(path)
+    return parse_fairseq_checkpoint(safe_torch_load(path), path)
+
+
+def parse_fairseq_checkpoint(
+    ckpt: Any, path: str | os.PathLike
+) -> tuple[SpeechDLMConfig, dict[str, Tensor], dict[str, Any]]:
+    """The loaded contents of a ``.pt`` -> (config, our state dict, the raw cfg dict)."""
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), Mapping):
         raise DgslmError("not a fairseq checkpoint: no 'model' state dict", path)
     raw_cfg = ckpt.get("cfg") or ckpt.get("args")
@@ -78,15 +85,14 @@ def load_fairseq_checkpoint(path: str | os.PathLike) -> tuple[SpeechDLMConfig, d
 def build_model(
     cfg: SpeechDLMConfig, state: Mapping[str, Tensor], path: str | os.PathLike | None = None
 ) -> SpeechDLMModel:
-    """A model with exactly ``state`` loaded (strict; a tied head may be left out)."""
-    model = SpeechDLMModel(cfg)
+    """A model with exactly ``state`` loaded (strict; a tied head may be left out). Its sizes
+    are checked against ``state`` before it is allocated (see :mod:`dgslm.model_check`)."""
     state = dict(state)
-    if cfg.share_input_output_embed:
-        state.setdefault(TIED_KEY, state.get("embed_tokens.weight"))
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
-        raise DgslmError(f"weights do not match the cfg: {', '.join(problems[:6])}", path)
+    if cfg.share_input_output_embed and "embed_tokens.weight" in state:
+        state.setdefault(TIED_KEY, state["embed_tokens.weight"])
+    require_count("layers", cfg.layers, state, "layers", path)
+    model = build_checked(lambda: SpeechDLMModel(cfg), state, path)
+    model.load_state_dict(state)
     model.tie_weights()
     return model
 
@@ -191,15 +197,23 @@ def is_pretrained_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG).is_file() and (Path(path) / WEIGHTS).is_file()
 
 
-def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
-    """One of our folders -> (model, {channel: Dictionary})."""
+def read_pretrained(
+    folder: str | os.PathLike,
+) -> tuple[SpeechDLMConfig, dict[str, Tensor], dict[str, Dictionary]]:
+    """One of our folders -> (config, state dict, {channel: Dictionary})."""
     folder = Path(folder)
     meta = read_config(folder / CONFIG, FORMAT)
     try:
         cfg = SpeechDLMConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise DgslmError(f"bad model config: {err}", folder / CONFIG) from None
-    return build_model(cfg, load_weights(folder / WEIGHTS), folder / WEIGHTS), load_model_dictionaries(folder, cfg)
+    return cfg, load_weights(folder / WEIGHTS), load_model_dictionaries(folder, cfg)
+
+
+def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:
+    """One of our folders -> (model, {channel: Dictionary})."""
+    cfg, state, dicts = read_pretrained(folder)
+    return build_model(cfg, state, Path(folder) / WEIGHTS), dicts
 
 
 def load_model(path: str | os.PathLike) -> SpeechDLMModel:

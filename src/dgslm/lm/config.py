@@ -17,7 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dgslm.model_check import check_numbers
+
 TARGETS = ("next", "edge", "duration")  # next unit, edge (run-start) unit, run duration
+
+_SIZES = ("vocab_size", "embed_dim", "input_dim", "output_dim", "ffn_dim", "layers", "attention_heads", "max_positions")
+_NUMBER_RULES = {
+    **{name: (int, 1) for name in _SIZES},
+    "cross_layers": (int, -1),
+    "pad_index": (int, 0),
+    **{name: (float, 0) for name in ("dropout", "attention_dropout", "activation_dropout", "main_and_cross_weights")},
+    **{f"{name}_loss_weight": (float, 0) for name in ("general_unit", "edge_unit", "duration")},
+}
 
 
 @dataclass
@@ -53,7 +64,10 @@ class SpeechDLMConfig:
     pad_index: int = 1
 
     def __post_init__(self) -> None:
+        if not all(isinstance(c, str) and c for c in self.channels):
+            raise ValueError(f"channels must be names, got {self.channels!r}")
         self.channels = tuple(sorted(self.channels))
+        check_numbers(vars(self), _NUMBER_RULES)
         self.main_and_cross_weights = tuple(float(w) for w in self.main_and_cross_weights)
         if len(self.channels) < 2:
             raise ValueError(f"SpeechDLM needs at least 2 channels, got {self.channels}")

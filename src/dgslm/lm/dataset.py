@@ -116,14 +116,25 @@ class SpeechDLMDataset(torch.utils.data.Dataset):
 
     @classmethod
     def load(
-        cls, data: str | Path, split: str, channels: tuple[str, ...], cfg: TaskConfig, pad: int = 1, eos: int = 2
+        cls,
+        data: str | Path,
+        split: str,
+        channels: tuple[str, ...],
+        cfg: TaskConfig,
+        pad: int = 1,
+        eos: int = 2,
+        vocab_size: int | None = None,
     ) -> SpeechDLMDataset:
+        """The split's ``.bin``/``.idx`` pair of each channel; with ``vocab_size`` every token is checked."""
         streams = {}
         for channel in channels:
             prefix = Path(data) / f"{split}.{channel}"
             if not Path(f"{prefix}.idx").is_file() or not Path(f"{prefix}.bin").is_file():
                 raise DgslmError(f"missing {split} data of channel {channel!r} ({prefix}.bin/.idx)", data)
-            streams[channel] = TokenStream(IndexedDataset(str(prefix)))
+            lines = IndexedDataset(str(prefix))
+            if vocab_size is not None:
+                lines.check_tokens(vocab_size)
+            streams[channel] = TokenStream(lines)
         return cls(streams, cfg, pad=pad, eos=eos, name=str(Path(data) / split))
 
     def __len__(self) -> int:

@@ -30,8 +30,8 @@ from torch import Tensor
 
 from dgslm.errors import DgslmError
 from dgslm.lm.model import KVCache, SpeechDLMModel, SpeechDLMOutput
-from dgslm.lm.search import NEG_INF, DurationCounter, beam_step, keep_only, sample_step
-from dgslm.units.dictionary import Dictionary
+from dgslm.lm.search import NEG_INF, DurationCounter, beam_step, block_repeated_ngrams, keep_only, sample_step
+from dgslm.units.dictionary import EOS_ID, Dictionary
 
 PREFILL_CHUNK = 1024  # prompt positions per forward call when the prompt is fed at once
 
@@ -68,6 +68,13 @@ class GenerationConfig:
     # unit short); the audio pipeline needs exactly max_len real units per channel.
     units_only: bool = False
     context_window: int = 0  # 0: attend to the whole output (the original)
+    # The original hub's three other options (fairseq's meanings): the output is exactly as
+    # long as the longest prompt (its channel 0; max_len_a/b ignored); no n-gram of this size
+    # occurs twice in a channel (a forced prompt unit or duration copy is never blocked; the
+    # original crashes with any size > 0); scores are not divided by (length + 1) ** lenpen.
+    match_source_len: bool = False
+    no_repeat_ngram_size: int = 0
+    unnormalized: bool = False
     # Seed of the sampling (see make_generator); None: torch's global generator. Read by the
     # callers that make the random generator (the hub), not by generate_batch.
     seed: int | None = None
@@ -87,6 +94,8 @@ class GenerationConfig:
             raise DgslmError("top-k / top-p need sampling (drop --beam-search)")
         if self.sampling_topp > 1:
             raise DgslmError(f"top-p must be in (0, 1], got {self.sampling_topp}")
+        if self.no_repeat_ngram_size < 0:
+            raise DgslmError(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
         if self.context_window < 0 or self.context_window == 1:
             raise DgslmError(f"context window must be 0 (off) or >= 2 positions, got {self.context_window}")
 
@@ -112,8 +121,12 @@ class GenerationConfig:
             raise DgslmError(f"got {len(temps)} temperatures for {channels} channels")
         return temps
 
-    def max_length(self, src_len: int, max_positions: int) -> int:
-        """Output units per channel for a batch whose longest prompt has ``src_len - 1`` units."""
+    def max_length(self, src_len: int, max_positions: int, source_units: int | None = None) -> int:
+        """Output units per channel for a batch whose longest prompt has ``src_len - 1`` units
+        (with ``match_source_len``: ``source_units``, the most non-pad units of a channel-0 prompt,
+        default ``src_len - 1``)."""
+        if self.match_source_len:
+            return src_len - 1 if source_units is None else source_units
         max_len = int(self.max_len_a * src_len + self.max_len_b)
         if not self.context_window:
             max_len = min(max_len, min(max_positions, 100000) - 1)
@@ -137,11 +150,26 @@ def with_options(config: GenerationConfig | None, options: Mapping[str, Any]) ->
 class Hypothesis:
     """One generated sequence: ``tokens`` (C, max_len) unit ids, prompt included, no eos;
     ``positional_scores`` (max_len + 1, C) the log-prob of every step, the final eos included;
-    ``score`` the sum over channels of the summed log-probs / (max_len + 1) ** lenpen."""
+    ``score`` the sum over channels of the summed log-probs / (max_len + 1) ** lenpen (not
+    divided with ``unnormalized``)."""
 
     tokens: Tensor
     score: float
     positional_scores: Tensor
+    channels: tuple[str, ...] = ()  # set by the hub: the keys of the original's dict view
+    eos: int = EOS_ID
+
+    def __getitem__(self, key: str) -> Any:
+        """The original's hypothesis dict: ``tokens`` ``{channel: (max_len + 1,) ids ending with
+        eos}``, ``score`` (a 0-d tensor) and ``positional_scores`` (max_len + 1, C)."""
+        if key == "tokens":
+            eos = self.tokens.new_full((1,), self.eos)
+            return {channel: torch.cat([self.tokens[c], eos]) for c, channel in enumerate(self.channels)}
+        if key == "score":
+            return torch.tensor(self.score)
+        if key == "positional_scores":
+            return self.positional_scores
+        raise KeyError(key)
 
 
 # ---- one batch of prompts ---------------------------------------------------------------
@@ -230,7 +258,8 @@ def generate_batch(
     vocab = cfg.vocab_size
     beam = min(config.beam, (vocab - 1) ** channels)
     rows = bsz * beam
-    max_len = config.max_length(prompts.shape[-1] + 1, cfg.max_positions)
+    source_units = int(prompts[:, 0].ne(dictionary.pad()).sum(-1).max()) if bsz else 0
+    max_len = config.max_length(prompts.shape[-1] + 1, cfg.max_positions, source_units)
     window = min(config.window(cfg.max_positions), max_len + 1)
     prompts = prompts[:, :, :max_len]
     plen = prompts.shape[-1]
@@ -269,6 +298,11 @@ def generate_batch(
             copy = counter.update(step, duration, repeated)
         prompt = prefix[:, :, step] if step < plen else None
         lprobs = _mask_step(lprobs, step, max_len, prompt, copy, previous, dictionary, config.unkpen, banned)
+        if config.no_repeat_ngram_size and step < max_len:
+            free = torch.ones_like(previous, dtype=torch.bool) if copy is None else ~copy
+            if prompt is not None:
+                free &= prompt.eq(dictionary.pad()) | prompt.eq(dictionary.unk())
+            lprobs = block_repeated_ngrams(lprobs, tokens[:, :, : step + 1], config.no_repeat_ngram_size, free)
 
         lprobs4 = lprobs.view(bsz, beam, channels, vocab)
         source = None
@@ -300,7 +334,8 @@ def generate_batch(
                 logits, durations = _main_head(model(chosen[..., None], cache=cache))
                 chunk_start = step + 1
 
-    final = (cumulative / (max_len + 1) ** config.lenpen).sum(-1).view(bsz, beam).cpu()
+    norm = 1.0 if config.unnormalized else (max_len + 1) ** config.lenpen
+    final = (cumulative / norm).sum(-1).view(bsz, beam).cpu()
     units = tokens[:, :, 1 : max_len + 1].view(bsz, beam, channels, max_len).cpu()
     step_scores = step_scores.transpose(1, 2).reshape(bsz, beam, max_len + 1, channels).cpu()
     results = []

@@ -74,10 +74,11 @@ class SpeechDLM:
     ) -> SpeechDLM:
         """Load ``model_name_or_path/checkpoint_file`` (an original ``.pt``) with the
         ``dict.<channel>.txt`` files of ``data_name_or_path`` (relative to the model folder when
-        it starts with "."), or one of our folders (``model.safetensors`` + ``config.json``)."""
+        it starts with "."), or one of our folders (``model.safetensors`` + ``config.json``). In
+        eval mode, as the original's hub."""
         root = Path(model_name_or_path)
         if root.is_dir() and is_pretrained_folder(root):
-            return cls(*load_pretrained(root))
+            return cls(*load_pretrained(root)).eval()
         path = root / checkpoint_file if root.is_dir() else root
         data = Path(data_name_or_path)
         if str(data_name_or_path).startswith("."):
@@ -89,7 +90,7 @@ class SpeechDLM:
                 cfg = dataclasses.replace(cfg, channels=discover_channels(data))
             except ValueError as err:  # fewer than 2 channels
                 raise DgslmError(str(err), data) from None
-        return cls(build_model(cfg, state, path), load_model_dictionaries(data, cfg))
+        return cls(build_model(cfg, state, path), load_model_dictionaries(data, cfg)).eval()
 
     # ---- device and mode -------------------------------------------------------------------
 
@@ -192,17 +193,26 @@ class SpeechDLM:
 
     def generate(
         self,
-        prompts: Sequence[Prompt],
-        config: GenerationConfig,
+        prompts: Sequence[Prompt] | Prompt,
+        config: GenerationConfig | int | None = None,
         max_tokens: int | None = None,
         max_sentences: int | None = None,
         max_positions: int | None = None,
         skip_invalid_size_inputs: bool = False,
         progress: bool = False,
         max_cache_gb: float = 4.0,
-    ) -> list[list[Hypothesis] | None]:
+        verbose: bool = False,
+        **options: Any,
+    ) -> list[list[Hypothesis] | None] | list[Hypothesis]:
         """All hypotheses of every prompt, best first, in input order (None for a prompt skipped
-        as too long). A prompt is ``{channel: "u u u"}`` or (C, P) ids.
+        as too long). A prompt is ``{channel: "u u u"}``, (C, P) ids, or the original's
+        tokenized ``{channel: ids ending with eos}``; ``options`` are GenerationConfig fields by
+        name that replace ``config``'s.
+
+        The original's call works too: ``hub.generate([hub.encode(units)], beam=5,
+        sampling=False, max_len_b=100)`` (``config`` may be its positional ``beam``; a single
+        prompt returns its list of hypotheses; ``hypo["tokens"]``, ``hypo["score"]`` and
+        ``hypo["positional_scores"]`` read as the original's dicts).
 
         Prompts are batched like the original (sorted by length, at most ``max_tokens`` padded
         prompt tokens and ``max_sentences`` prompts per batch); a prompt longer than
@@ -211,8 +221,16 @@ class SpeechDLM:
         decoded in several passes (same padding, so the same outputs for beam search; sampling
         then draws its random numbers in another order). ``config.seed`` seeds the sampling.
         """
+        if isinstance(config, int):  # the original's generate(tokenized_sentences, beam, ...)
+            config, options = None, {**options, "beam": config}
+        config = with_options(config, options)
+        if isinstance(prompts, Mapping) or (isinstance(prompts, Tensor) and prompts.dim() == 2):
+            batching = dict(max_tokens=max_tokens, max_sentences=max_sentences, max_positions=max_positions,
+                            skip_invalid_size_inputs=skip_invalid_size_inputs, progress=progress,
+                            max_cache_gb=max_cache_gb, verbose=verbose)  # fmt: skip
+            return self.generate([prompts], config, **batching)[0]
         config.window(self.cfg.max_positions)  # a window beyond the model's positions fails before any work
-        ids = [p if isinstance(p, Tensor) else self.encode_prompt(p) for p in prompts]
+        ids = [self._prompt_ids(p) for p in prompts]
         if shapes := [tuple(p.shape) for p in ids if p.dim() != 2 or p.shape[0] != len(self.channels)]:
             raise DgslmError(f"a prompt of ids must be ({len(self.channels)} channels, P units), got {shapes[0]}")
         sizes = np.array([p.shape[1] + 1 for p in ids], dtype=np.int64)  # with the start symbol
@@ -239,9 +257,27 @@ class SpeechDLM:
                     hypos = generate_batch(self.model, padded[start : start + per_pass], config, self.dictionary,
                                            generator)  # fmt: skip
                     for i, prompt_hypos in zip(part, hypos):
-                        results[i] = prompt_hypos
+                        results[i] = [dataclasses.replace(h, channels=self.channels) for h in prompt_hypos]
+                        if verbose and results[i]:
+                            self.log_hypotheses(self.decode(ids[i]), results[i])
                     bar.update(len(part))
         return results
+
+    def _prompt_ids(self, prompt: Prompt) -> Tensor:
+        """(C, P) ids of a prompt: unit strings are encoded; the eos that starts :meth:`encode`'s
+        ids or ends the original's tokenized ``{channel: ids}`` is dropped."""
+        if isinstance(prompt, Mapping) and all(isinstance(v, Tensor) for v in prompt.values()):
+            if set(prompt) != set(self.channels):
+                raise DgslmError(f"prompt channels {sorted(prompt)} differ from the model's {list(self.channels)}")
+            if len({len(prompt[channel]) for channel in self.channels}) > 1:
+                raise DgslmError("prompt channels have different lengths")
+            ids = torch.stack([prompt[channel].long().cpu() for channel in self.channels])
+            return ids[:, :-1] if ids.shape[1] and bool(ids[:, -1].eq(self.dictionary.eos()).all()) else ids
+        if not isinstance(prompt, Tensor):
+            return self.encode_prompt(prompt)
+        if prompt.dim() == 2 and prompt.shape[1] and bool(prompt[:, 0].eq(self.dictionary.eos()).all()):
+            return prompt[:, 1:]
+        return prompt
 
     def sample(
         self,
@@ -264,9 +300,7 @@ class SpeechDLM:
         single = isinstance(input_sequences, Mapping)
         inputs = [input_sequences] if single else list(input_sequences)
         outputs: list[dict[str, str] | None] = []
-        for units, hypos in zip(inputs, self.generate(inputs, config, **batching)):
-            if verbose and hypos:
-                self.log_hypotheses(units, hypos)
+        for hypos in self.generate(inputs, config, verbose=verbose, **batching):
             outputs.append(self.decode(hypos[0].tokens) if hypos else None)
         return outputs[0] if single else outputs
 

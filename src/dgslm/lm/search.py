@@ -20,7 +20,8 @@ class DurationCounter:
     Delayed mode (the release): a unit's predicted duration is read at the step where it is
     the input, so a run of ``d`` frames gets ``d - 1`` forced copies. Non-delayed mode reads
     the duration at the step the unit is emitted. The counter is *not* reset when a prompt
-    token is forced (the original's quirk, kept for identical outputs).
+    token is forced, and beam search does not reorder the non-delayed ``jumped`` mask (both
+    the original's quirks, kept for identical outputs).
     """
 
     def __init__(self, rows: int, channels: int, delayed: bool, temperature: float, device: torch.device):
@@ -51,8 +52,11 @@ class DurationCounter:
         return copy
 
     def reorder(self, index: Tensor) -> None:
+        """Follow a beam reordering. Only the counts move: the original keeps the non-delayed
+        "jumped at the previous step" mask in the rows' order *before* the reordering (its
+        ``dur_counter_jump_indices`` is never reordered), and beam search matches it only if
+        we do the same."""
         self.count = self.count.index_select(0, index)
-        self.jumped = self.jumped.index_select(0, index)
 
 
 def keep_only(lprobs: Tensor, token: Tensor, where: Tensor) -> Tensor:
@@ -146,3 +150,22 @@ def beam_step(lprobs: Tensor, cumulative: Tensor, step: int) -> tuple[Tensor, Te
     tokens = top_tokens.flatten(1).gather(1, flat).view(bsz, beam, channels)
     scores = top_scores.flatten(1).gather(1, flat).view(bsz, beam, channels)
     return source, tokens, scores
+
+
+def block_repeated_ngrams(lprobs: Tensor, tokens: Tensor, n: int, free: Tensor | None = None) -> Tensor:
+    """fairseq's ``no_repeat_ngram_size``, per channel: where the last ``n - 1`` tokens of a
+    row's channel (``tokens`` (rows, C, T), the start symbol included) occurred before, the
+    tokens that followed them there get -inf in ``lprobs`` (rows, C, V). ``free`` (rows, C):
+    where False (a forced prompt unit or duration copy) nothing is blocked."""
+    width = tokens.shape[-1]
+    starts = width + 1 - n  # earlier (n-1)-grams that have a following token
+    if n < 2 or starts <= 0:
+        return lprobs
+    last = tokens[..., width - n + 1 :]  # (rows, C, n - 1)
+    earlier = tokens[..., : width - 1].unfold(-1, n - 1, 1)[..., :starts, :]  # (rows, C, starts, n - 1)
+    match = earlier.eq(last[..., None, :]).all(-1)  # (rows, C, starts)
+    if free is not None:
+        match &= free[..., None]
+    following = tokens[..., n - 1 : n - 1 + starts]
+    banned = torch.zeros_like(lprobs, dtype=torch.int32).scatter_add_(-1, following, match.int()) > 0
+    return lprobs.masked_fill(banned, NEG_INF)

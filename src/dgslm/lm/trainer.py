@@ -8,10 +8,15 @@ fairseq's decoupled weight decay) with an inverse-square-root learning rate. Che
 
 - ``checkpoint_last.pt`` at every save; a rerun of the same command resumes from it exactly
   (model, Adam, loss scaler, update count, data position, every RNG state);
-- ``checkpoint_best.pt`` when the validation loss is the lowest so far;
+- ``checkpoint_best.pt`` when the validation ``best_checkpoint_metric`` (default ``loss``) is
+  the best so far (the highest with ``maximize_best_checkpoint_metric``); ``patience`` stops
+  the run after that many validations without improvement;
 - ``checkpoint_{epoch}_{updates}.pt`` every ``save_interval_updates`` (the newest
   ``keep_interval_updates`` are kept) and ``checkpoint{epoch}.pt`` at epoch ends (unless
   ``no_epoch_checkpoints``; the newest ``keep_last_epochs`` are kept).
+
+A run starts fresh, resumes, or fine-tunes by fairseq's ``--restore-file`` /
+``--finetune-from-model`` / ``--reset-*`` rules (:mod:`dgslm.lm.restore`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +38,13 @@ import torch
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_path
 from dgslm.lm.batching import batch_by_size, epoch_batches, ordered_indices
-from dgslm.lm.checkpoint import save_fairseq_checkpoint
+from dgslm.lm.checkpoint import build_model, save_fairseq_checkpoint
 from dgslm.lm.config import CriterionConfig, SpeechDLMConfig, TaskConfig
 from dgslm.lm.criterion import SpeechDLMCriterion, reduce_metrics
 from dgslm.lm.dataset import SpeechDLMDataset, load_dictionaries
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.lm.restore import Resets, check_compatible, load_start, resolve_start
+from dgslm.lm.train_config import TrainConfig
 from dgslm.lm.validation import batch_to, make_loader, validate
 from dgslm.training import checkpointing, distributed
 from dgslm.training.logger import TrainingLogger
@@ -45,49 +52,7 @@ from dgslm.training.logger import TrainingLogger
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class TrainConfig:
-    """Everything a run needs besides the model and task configurations."""
-
-    data: str
-    save_dir: str = "checkpoints"
-    tensorboard_logdir: str | None = None
-    valid_subset: str = "valid"
-    # optimisation
-    lr: float = 5e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
-    clip_norm: float = 0.0
-    warmup_updates: int = 4000
-    warmup_init_lr: float = -1.0
-    max_tokens: int | None = None
-    batch_size: int | None = None
-    required_batch_size_multiple: int = 8
-    update_freq: int = 1
-    max_update: int = 0
-    max_epoch: int = 0
-    # checkpoints and validation
-    save_interval: int = 1
-    save_interval_updates: int = 0
-    keep_interval_updates: int = -1
-    keep_last_epochs: int = -1
-    no_epoch_checkpoints: bool = False
-    no_save: bool = False
-    validate_interval: int = 1
-    validate_interval_updates: int = 0
-    disable_validation: bool = False
-    max_tokens_valid: int | None = None
-    skip_invalid_size_inputs_valid_test: bool = False
-    # runtime
-    log_interval: int = 100
-    seed: int = 1
-    fp16: bool = False
-    fp16_init_scale: float = 128.0
-    bf16: bool = False
-    device: str | None = None
-    num_workers: int = 1
-    fairseq_compat: bool = False
+DDP_BACKENDS = ("pytorch_ddp", "c10d")  # fairseq's names of plain DistributedDataParallel
 
 
 def inverse_sqrt_lr(step: int, lr: float, warmup_updates: int, warmup_init_lr: float) -> float:
@@ -114,6 +79,13 @@ class Trainer:
             raise DgslmError("choose one of --fp16 and --bf16")
         if not cfg.max_tokens and not cfg.batch_size:
             raise DgslmError("set --max-tokens or --batch-size")
+        if cfg.ddp_backend not in DDP_BACKENDS:
+            raise DgslmError(
+                f"--ddp-backend {cfg.ddp_backend} is not supported: dgslm runs PyTorch DistributedDataParallel "
+                f"({' or '.join(DDP_BACKENDS)})"
+            )
+        resets = Resets(cfg.reset_optimizer, cfg.reset_lr_scheduler, cfg.reset_dataloader, cfg.reset_meters)
+        start, resets = resolve_start(cfg.save_dir, cfg.restore_file, cfg.finetune_from_model, resets)
         self.cfg, self.task, self.criterion_cfg = cfg, task, criterion_cfg
         self.device = distributed.init(cfg.device)
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
@@ -121,12 +93,15 @@ class Trainer:
         seed_everything(cfg.seed)
 
         channels = model_cfg.channels
-        dictionary = load_dictionaries(cfg.data, channels)[channels[0]]
+        self.dictionaries = load_dictionaries(cfg.data, channels)
+        dictionary = self.dictionaries[channels[0]]
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        self.train_data = SpeechDLMDataset.load(cfg.data, "train", channels, task, self.pad, self.eos)
+        self.train_data = SpeechDLMDataset.load(cfg.data, "train", channels, task, self.pad, self.eos, len(dictionary))
         self.valid_data = None
         if not cfg.disable_validation and (Path(cfg.data) / f"{cfg.valid_subset}.{channels[0]}.idx").is_file():
-            self.valid_data = SpeechDLMDataset.load(cfg.data, cfg.valid_subset, channels, task, self.pad, self.eos)
+            self.valid_data = SpeechDLMDataset.load(
+                cfg.data, cfg.valid_subset, channels, task, self.pad, self.eos, len(dictionary)
+            )
         if model_cfg.vocab_size != len(dictionary):
             raise DgslmError(f"model vocabulary {model_cfg.vocab_size} != dictionary size {len(dictionary)}", cfg.data)
         self.model_cfg = model_cfg
@@ -143,9 +118,10 @@ class Trainer:
 
         self.epoch, self.updates_in_epoch, self.num_updates = 1, 0, 0
         self.best_loss: float | None = None
-        last = checkpointing.latest_checkpoint(cfg.save_dir)
-        if last is not None:
-            self._load(last)
+        self.patience_best: float | None = None  # fairseq's should_stop_early state
+        self.patience_runs = 0
+        if start is not None:
+            self._load(start, resets)
         self.ddp = distributed.wrap(self.model, self.device)
 
     # ---- data -----------------------------------------------------------------------------
@@ -261,6 +237,7 @@ class Trainer:
                 stop = self._done()
                 if (validating or stop) and self.updates_in_epoch < len(groups):  # else: at the epoch's end
                     val_loss = self._validate()
+                    stop = self._done()  # --patience may stop the run here
                     if saving or stop:
                         self._save(val_loss, self.epoch)
                 if stop:
@@ -278,11 +255,20 @@ class Trainer:
 
     def _done(self) -> bool:
         cfg = self.cfg
-        return (cfg.max_update > 0 and self.num_updates >= cfg.max_update) or (
-            cfg.max_epoch > 0 and self.epoch > cfg.max_epoch
+        return (
+            (cfg.max_update > 0 and self.num_updates >= cfg.max_update)
+            or (cfg.max_epoch > 0 and self.epoch > cfg.max_epoch)
+            or (cfg.patience > 0 and self.patience_runs >= cfg.patience)
         )
 
+    def _better(self, value: float, than: float | None) -> bool:
+        if than is None:
+            return True
+        return value > than if self.cfg.maximize_best_checkpoint_metric else value < than
+
     def _validate(self) -> float | None:
+        """Validate; returns the ``best_checkpoint_metric`` (fairseq's ``val_loss``) and
+        counts the runs without improvement for ``--patience``."""
         if self.valid_data is None:
             return None
         metrics, _ = validate(
@@ -300,7 +286,17 @@ class Trainer:
             progress=self.logger.progress,
         )
         self.logger.scalars("valid", self.num_updates, metrics)
-        return metrics.get("loss")
+        name = self.cfg.best_checkpoint_metric
+        if name not in metrics:
+            raise DgslmError(f"--best-checkpoint-metric {name!r} is not a validation metric ({', '.join(metrics)})")
+        value = metrics[name]
+        if self._better(value, self.patience_best):
+            self.patience_best, self.patience_runs = value, 0
+        else:
+            self.patience_runs += 1
+            if self.cfg.patience > 0 and self.patience_runs >= self.cfg.patience:
+                log.info("early stop: %s has not improved for the last %d validations", name, self.patience_runs)
+        return value
 
     # ---- checkpoints ----------------------------------------------------------------------
 
@@ -318,6 +314,7 @@ class Trainer:
             "updates_in_epoch": self.updates_in_epoch,
             "num_updates": self.num_updates,
             "best_loss": self.best_loss,
+            "patience": [self.patience_best, self.patience_runs],
             "world_size": self.world_size,
             "scaler": self.scaler.state_dict(),
             "rng": rng,
@@ -329,7 +326,7 @@ class Trainer:
         """Write checkpoint_last.pt and the copies due now (``epoch``: the one being trained
         or just finished)."""
         cfg = self.cfg
-        if val_loss is not None and (self.best_loss is None or val_loss < self.best_loss):
+        if val_loss is not None and self._better(val_loss, self.best_loss):
             self.best_loss, is_best = val_loss, True
         else:
             is_best = False
@@ -346,6 +343,7 @@ class Trainer:
             "extra_state": {
                 "train_iterator": {"version": 2, "epoch": self.epoch, "iterations_in_epoch": self.updates_in_epoch * cfg.update_freq, "shuffle": True},
                 "val_loss": val_loss,
+                "best": self.best_loss,
                 "dgslm": state,
             },
             "last_optimizer_state": self.optimizer.state_dict(),
@@ -367,19 +365,28 @@ class Trainer:
         log.info("saved %s (epoch %d, %d updates, val loss %s)", last, self.epoch, self.num_updates, val_loss)
         distributed.barrier()
 
-    def _load(self, path: Path) -> None:
-        raw = checkpointing.load_state(path)
-        state = raw.get("extra_state", {}).get("dgslm")
-        if state is None:
-            raise DgslmError("not a dgslm training checkpoint (no training state to resume)", path)
-        weights = {k[len("decoder.") :]: v for k, v in raw["model"].items() if k.startswith("decoder.")}
-        weights.pop("version", None)
-        self.model.load_state_dict(weights)
+    def _load(self, path: Path, resets: Resets) -> None:
+        """Start from ``path`` (see :mod:`dgslm.lm.restore`), dropping what ``resets`` says."""
+        start = load_start(path)
+        check_compatible(start, self.model_cfg, self.dictionaries)
+        self.model.load_state_dict(build_model(start.cfg, start.weights, path).state_dict())
         self.model.tie_weights()
-        self.optimizer.load_state_dict(raw["last_optimizer_state"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.updates_in_epoch = state["epoch"], state["updates_in_epoch"]
-        self.num_updates, self.best_loss = state["num_updates"], state["best_loss"]
-        rng = state["rng"]
-        checkpointing.set_rng_state(rng[self.rank] if len(rng) == self.world_size else rng[0])
-        log.info("resumed from %s: epoch %d, %d updates", path, self.epoch, self.num_updates)
+        state = start.dgslm or {}
+        if not resets.optimizer:
+            if start.foreign_optimizer:
+                raise DgslmError("the original's optimizer state cannot be restored: add --reset-optimizer", path)
+            if start.optimizer:
+                self.optimizer.load_state_dict(start.optimizer)
+            if "scaler" in state:
+                self.scaler.load_state_dict(state["scaler"])
+            self.num_updates = state.get("num_updates", start.num_updates)
+        if not resets.dataloader:
+            self.epoch = start.epoch
+            self.updates_in_epoch = state.get("updates_in_epoch", start.iterations_in_epoch // self.cfg.update_freq)
+        if not resets.optimizer and not resets.meters:
+            self.best_loss = state.get("best_loss", start.best)
+            self.patience_best, self.patience_runs = state.get("patience", (None, 0))
+        if state and not resets.any():  # an exact resume
+            rng = state["rng"]
+            checkpointing.set_rng_state(rng[self.rank] if len(rng) == self.world_size else rng[0])
+        log.info("started from %s: epoch %d, %d updates", path, self.epoch, self.num_updates)

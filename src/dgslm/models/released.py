@@ -123,6 +123,7 @@ class Manifest:
             return False
         entry = self.entries.get(key)
         if entry is None:
+            check_kind(key, path)  # a file put there by hand: it must load before it is recorded
             self.record(key, path.stat().st_size, sha256_of(path))
             return True
         if path.stat().st_size != entry["size"] or sha256_of(path) != entry["sha256"]:
@@ -134,6 +135,38 @@ class Manifest:
         self.entries[key] = {"size": size, "sha256": sha256}
         with atomic_write(self.path) as handle:
             json.dump(self.entries, handle, indent=2, sort_keys=True)
+
+
+def check_kind(key: str, path: Path) -> None:
+    """DgslmError unless ``path`` loads as what the released file ``key`` is (a HuBERT, k-means,
+    SpeechDLM or vocoder checkpoint, a dictionary, a vocoder config), read without running code."""
+    name = key.rsplit("/", 1)[-1]
+    if name == "hubert_fisher.pt":
+        from dgslm.safe_pickle import safe_torch_load
+
+        ckpt = safe_torch_load(path)
+        if not isinstance(ckpt, dict) or not any(str(k).startswith("encoder.layers.") for k in ckpt.get("model") or {}):
+            raise DgslmError("not a HuBERT checkpoint", path)
+    elif name.endswith("_km_500.bin"):
+        from dgslm.encoder.kmeans import load_kmeans_pickle
+
+        load_kmeans_pickle(path)
+    elif name == "speech_dlm_base.pt":
+        from dgslm.lm.checkpoint import load_fairseq_checkpoint
+
+        load_fairseq_checkpoint(path)
+    elif name.startswith("dict."):
+        from dgslm.units.dictionary import Dictionary
+
+        Dictionary.load(path)
+    elif name == "hifigan_vocoder":
+        from dgslm.vocoder.checkpoint import read_generator_state
+
+        read_generator_state(path)
+    elif name == "config.json":
+        from dgslm.vocoder.config import VocoderConfig
+
+        VocoderConfig.load(path)
 
 
 def sha256_of(path: Path) -> str:
@@ -148,6 +181,11 @@ def fetch(url: str, path: Path, manifest: Manifest, key: str, progress: bool = T
     start = part.stat().st_size if part.exists() else 0
     response, connection = open_url(url, start)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if response.status == 416 and (_content_range_total(response) or 0) < start:
+        connection.close()  # a .part larger than the file: not a prefix of it
+        logger.warning("%s is larger than %s; downloading it again", part, url)
+        part.unlink()
+        return fetch(url, path, manifest, key, progress)
     try:
         if response.status == 416:  # the .part already holds everything
             total = _content_range_total(response) or start
@@ -176,6 +214,12 @@ def fetch(url: str, path: Path, manifest: Manifest, key: str, progress: bool = T
     if expected is not None and (expected["size"], expected["sha256"]) != (size, digest):
         part.unlink()
         raise DgslmError(f"downloaded file does not match the size and SHA-256 recorded in {manifest.path}", path)
+    if expected is None:
+        try:
+            check_kind(key, part)
+        except DgslmError as err:
+            part.unlink()
+            raise DgslmError(f"the download from {url} is not what {key} must be ({err})", path) from None
     os.replace(part, path)
     if expected is None:
         manifest.record(key, size, digest)
@@ -198,8 +242,11 @@ def open_url(
         connection.request("GET", target, headers={"Range": f"bytes={start}-"} if start else {})
         response = connection.getresponse()
         if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-            url = urljoin(url, response.getheader("Location"))
+            target_url = urljoin(url, response.getheader("Location"))
             connection.close()
+            if parts.scheme == "https" and urlsplit(target_url).scheme != "https":
+                raise OSError(f"refusing a redirect from https to {target_url}")
+            url = target_url
             continue
         return response, connection
     raise OSError(f"too many redirects for {url}")

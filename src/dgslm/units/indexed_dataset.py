@@ -71,6 +71,14 @@ class IndexedDataset:
         # an empty file cannot be memory-mapped
         self._data = np.memmap(bin_path, dtype=np.uint8, mode="r") if data_bytes else np.zeros(0, np.uint8)
 
+    def check_tokens(self, vocab_size: int) -> None:
+        """DgslmError naming the ``.bin`` file unless every token is in ``[0, vocab_size)``."""
+        usable = len(self._data) - len(self._data) % self.dtype.itemsize
+        tokens = self._data[:usable].view(self.dtype)
+        if len(tokens) and (tokens.min() < 0 or tokens.max() >= vocab_size):
+            bad = int(tokens.max()) if tokens.max() >= vocab_size else int(tokens.min())
+            raise DgslmError(f"token {bad} is outside the dictionary's {vocab_size} entries", self.prefix + ".bin")
+
     def __getstate__(self) -> str:  # pickled (DataLoader workers) by prefix, not by content
         return self.prefix
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 import torch
 
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_folder, atomic_path
+from dgslm.model_check import build_checked, require_count
 from dgslm.model_folder import CONFIG, WEIGHTS, load_weights, save_weights
 from dgslm.safe_pickle import safe_torch_load
 from dgslm.vocoder.config import VocoderConfig
@@ -43,6 +43,8 @@ def fold_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         match = _LEGACY_KEY.search(key)
         if match is None:
             out[key] = value
+        elif f"{key[: match.start()]}.weight_{'g' if match.group(1) == 'v' else 'v'}" not in state:
+            out[key] = value  # an unpaired half: reported as an unexpected name
         elif match.group(1) == "v":
             prefix = key[: match.start()]
             out[f"{prefix}.weight"] = fold_weight_norm(state[f"{prefix}.weight_g"], value)
@@ -79,30 +81,6 @@ def to_parametrized(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-def check_shapes(
-    model: UnitGenerator, state: dict[str, torch.Tensor], config_path: str | os.PathLike | None, ckpt_path: Any = None
-) -> None:
-    """One-line DgslmError naming the config file when its shapes disagree with the weights."""
-    expected = model.state_dict()
-    where = f" (checkpoint {ckpt_path})" if ckpt_path is not None else ""
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}")
-        raise DgslmError(f"config does not match the checkpoint{where}: {'; '.join(parts)}", config_path)
-    for key, value in expected.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise DgslmError(
-                f"config does not match the checkpoint{where}: {key} has shape {list(state[key].shape)} "
-                f"in the checkpoint but the config gives {list(value.shape)}",
-                config_path,
-            )
-
-
 def load_generator(
     checkpoint_path: str | os.PathLike, config_path: str | os.PathLike | None = None, weight_norm: bool = False
 ) -> UnitGenerator:
@@ -117,9 +95,14 @@ def load_generator(
         config_path = os.path.join(checkpoint_path, CONFIG)
     cfg = VocoderConfig.load(config_path)
     state = read_generator_state(checkpoint_path)
-    model = UnitGenerator(cfg)
-    folded = fold_state_dict(state)
-    check_shapes(model, folded, config_path, checkpoint_path)
+    try:
+        folded = fold_state_dict(state)
+    except RuntimeError as err:
+        raise DgslmError(f"inconsistent weight-norm tensors: {str(err).splitlines()[0]}", checkpoint_path) from None
+    stages = len(cfg.upsample_rates)
+    require_count("upsampling stages", stages, folded, "ups", config_path)
+    require_count("residual blocks", stages * len(cfg.resblock_kernel_sizes), folded, "resblocks", config_path)
+    model = build_checked(lambda: UnitGenerator(cfg), folded, config_path, checkpoint_path)
     if weight_norm and any(_LEGACY_KEY.search(k) for k in state):  # keep the stored g and v exactly
         model.apply_weight_norm().load_state_dict(to_parametrized(state))
     else:

@@ -11,6 +11,7 @@ from typing import Any
 
 from dgslm.errors import DgslmError
 from dgslm.fileio import atomic_write
+from dgslm.model_check import check_numbers
 from dgslm.model_folder import read_config
 
 
@@ -70,7 +71,8 @@ class VocoderConfig:
                 raise DgslmError(f"bad dur_predictor_params: {err}", path) from None
         try:
             cfg = cls(**known, extra=extra)
-        except TypeError as err:
+            cfg.check()
+        except (TypeError, ValueError) as err:
             raise DgslmError(f"bad vocoder config: {err}", path) from None
         if not (len(cfg.upsample_rates) == len(cfg.upsample_kernel_sizes) > 0):
             raise DgslmError("upsample_rates and upsample_kernel_sizes must be non-empty and of equal length", path)
@@ -79,6 +81,22 @@ class VocoderConfig:
         if cfg.upsample_initial_channel % 2 ** len(cfg.upsample_rates):
             raise DgslmError("upsample_initial_channel must be divisible by 2^(number of upsampling stages)", path)
         return cfg
+
+    def check(self) -> None:
+        """ValueError unless every size is a positive integer (lists: non-empty lists of them)."""
+        for name in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes", "resblock_dilation_sizes"):
+            if not isinstance(getattr(self, name), list) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty list")
+        sizes = ("num_embeddings", "embedding_dim", "model_in_dim", "upsample_initial_channel", "upsample_rates",
+                 "upsample_kernel_sizes", "resblock_kernel_sizes", "resblock_dilation_sizes", "num_speakers",
+                 "embedder_dim", "sampling_rate")  # fmt: skip
+        check_numbers(vars(self), {name: (int, 1) for name in sizes})
+        if self.dur_predictor_params is not None:
+            dur = vars(self.dur_predictor_params)
+            check_numbers(
+                dur, {k: (int, 1) for k in ("encoder_embed_dim", "var_pred_hidden_dim", "var_pred_kernel_size")}
+            )
+            check_numbers(dur, {"var_pred_dropout": (float, 0)})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> VocoderConfig:

@@ -3,6 +3,8 @@ optional duration predictor, transposed-conv upsampling with multi-receptive-fie
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +14,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from dgslm.vocoder.config import DurationPredictorConfig, VocoderConfig
 
 LRELU_SLOPE = 0.1  # every LeakyReLU but the one before conv_post, which keeps torch's 0.01
+CHUNK_FRAMES = 1000  # conditioning frames decoded at once (20 s of speech; bounds the activations' memory)
 
 
 class ResBlock(nn.Module):
@@ -139,8 +142,41 @@ class UnitGenerator(nn.Module):
             x = sum(block(x) for block in blocks) / n_kernels
         return torch.tanh(self.conv_post(F.leaky_relu(x)))
 
+    def receptive_radius(self) -> int | None:
+        """Conditioning frames on either side that one output sample depends on (rounded up),
+        or None when an upsampling stage does not give exactly ``rate`` samples per frame."""
+        cfg = self.cfg
+        if any((k - u) % 2 for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
+            return None
+        block = max(sum((k - 1) * (d + 1) // 2 for d in ds) for k, ds in zip(cfg.resblock_kernel_sizes,
+                                                                             cfg.resblock_dilation_sizes))  # fmt: skip
+        radius, rate = 3.0, 1  # conv_pre: kernel 7
+        for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
+            radius += math.ceil(k / u) / rate  # a transposed conv reads ceil(k / u) input frames
+            rate *= u
+            radius += block / rate
+        return math.ceil(radius + 3 / rate) + 1  # conv_post: kernel 7; one frame of margin
+
+    def decode_chunked(self, x: torch.Tensor, chunk: int = CHUNK_FRAMES) -> torch.Tensor:
+        """:meth:`decode` of [B, D, T] frames ``chunk`` frames at a time, each window with the
+        receptive field's frames of context on both sides: the same samples (up to float
+        rounding), with memory bounded by ``chunk`` instead of T."""
+        radius, hop = self.receptive_radius(), self.cfg.hop_size
+        length = x.shape[2]
+        if radius is None or length <= chunk + 2 * radius:
+            return self.decode(x)
+        out = None
+        for start in range(0, length, chunk):
+            lo, hi = max(0, start - radius), min(length, start + chunk + radius)
+            wave = self.decode(x[:, :, lo:hi])
+            if out is None:
+                out = wave.new_empty(x.shape[0], 1, length * hop)
+            end = min(chunk, length - start)
+            out[:, :, start * hop : (start + end) * hop] = wave[:, :, (start - lo) * hop : (start - lo + end) * hop]
+        return out
+
     def forward(
         self, code: torch.Tensor, speaker: torch.Tensor | None = None, dur_prediction: bool = False
     ) -> torch.Tensor:
-        """``code`` [B, U] unit ids -> waveform [B, N]."""
-        return self.decode(self.conditioning(code, speaker, dur_prediction)).squeeze(1)
+        """``code`` [B, U] unit ids -> waveform [B, N] (long inputs in chunks, see :meth:`decode_chunked`)."""
+        return self.decode_chunked(self.conditioning(code, speaker, dur_prediction)).squeeze(1)
