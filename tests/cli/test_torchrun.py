@@ -12,6 +12,8 @@ import pytest
 import soundfile as sf
 
 from dgslm.cli.main import main
+from dgslm.encoder.encode import EncodeOptions, journal_fingerprint
+from dgslm.encoder.unit_encoder import UnitEncoder
 from tests.commands import run_ok
 
 pytestmark = pytest.mark.slow
@@ -44,6 +46,11 @@ def encode_args(reference, audio, out):
 OUTPUTS = ("codes.txt", "raw/codes.unitA", "raw/codes.unitB")
 
 
+def encoder_of(reference) -> UnitEncoder:
+    """The encoder that :func:`encode_args` describes (for the journal's fingerprint)."""
+    return UnitEncoder.from_pretrained(reference / "hubert/hubert_small.pt", reference / "kmeans/km50.bin", 3, "cpu")
+
+
 def mark(line: str) -> str:
     """The line with unit 49 put first in every channel (a code line or a ``name|units`` line)."""
     if "|" in line:
@@ -72,7 +79,8 @@ def test_encode_on_two_ranks_equals_one_process_and_resumes(reference, audio, tm
         (two / f"raw/codes.rank1-of-2.{channel}").write_text("".join(marked[f"raw/codes.{channel}"][2:]))
     record = {"audio": "a", "unitA": "49 " + lines["raw/codes.unitA"][0].split("|")[1].strip(),
               "unitB": "49 " + lines["raw/codes.unitB"][0].split("|")[1].strip()}  # fmt: skip
-    (two / ".codes.rank0-of-2.txt.partial").write_text(json.dumps(record) + "\n")
+    header = {"fingerprint": journal_fingerprint(encoder_of(reference), EncodeOptions())}  # as the CLI's run
+    (two / ".codes.rank0-of-2.txt.partial").write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n")
 
     done = torchrun("--log-level", "INFO", *encode_args(reference, audio, two))
     assert "rank 1: shard already encoded" in done.stderr and "1 already done" in done.stderr

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="vocoder device (default: cuda if available)")
     parser.add_argument("--reference", help="a folder (or file) of reference dialogues to compare with")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
+    parser.add_argument("--full-duplex", type=int, choices=(0, 1), metavar="PERSON",
+                        help="also the Full-Duplex-Bench behavioural metrics (pause and turn-end takeover, latency, "
+                             "yield to interruptions) of the model, the channel other than PERSON (0 or 1); the "
+                             "person's timeline from the --reference dialogue of the same name, else from the "
+                             "person's channel (see dgslm.evaluation.full_duplex)")  # fmt: skip
     parser.add_argument("--plot-dir", help="write PNG timelines and duration histograms here")
     parser.add_argument("--plot-seconds", type=float, default=60.0, help="seconds shown per timeline (default: 60)")
     parser.add_argument(
@@ -72,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     vocoder = _load_vocoder(args)
     events = evaluate_set(args.inputs, cfg, vocoder)
     stats = TurnTakingStats.from_events(events)
-    reference = None
+    reference, reference_events = None, None
     if args.reference:
-        reference = TurnTakingStats.from_events(evaluate_set([args.reference], cfg, vocoder, "reference"))
+        reference_events = evaluate_set([args.reference], cfg, vocoder, "reference")
+        reference = TurnTakingStats.from_events(reference_events)
+    duplex = None if args.full_duplex is None else full_duplex_results(events, reference_events, args.full_duplex)
     if args.plot_dir:
         from pathlib import Path
 
@@ -96,9 +103,42 @@ def run(args: argparse.Namespace) -> int:
         if reference is not None:
             out["reference"] = reference.to_dict()
             out["comparison"] = compare(stats, reference)
+        if duplex is not None:
+            from dgslm.evaluation.full_duplex import summarize
+
+            out["full_duplex"] = {"summary": summarize(duplex), "dialogues": [r.to_dict() | {"name": r.name} for r in duplex]}  # fmt: skip
         print(json.dumps(out, indent=2))
     else:
         from dgslm.evaluation.report import format_table
 
         print(format_table(stats, reference))
+        if duplex is not None:
+            from dgslm.evaluation.full_duplex import format_summary, summarize
+
+            print(format_summary(summarize(duplex)))
     return 0
+
+
+def full_duplex_results(events: list[DialogueEvents], reference: list[DialogueEvents] | None, person: int) -> list:
+    """Full-Duplex-Bench outcomes of every session; the person's timeline from the reference
+    dialogue of the same name when there are reference dialogues, else from their channel."""
+    from dgslm.errors import DgslmError
+    from dgslm.evaluation.full_duplex import (
+        FullDuplexConfig,
+        full_duplex,
+        timeline_from_channel,
+        timeline_from_dialogue,
+    )
+
+    cfg = FullDuplexConfig()
+    by_name = {e.name: e for e in reference or []}
+    results = []
+    for e in events:
+        if reference is None:
+            timeline = timeline_from_channel(e, person, cfg)
+        elif e.name in by_name:
+            timeline = timeline_from_dialogue(by_name[e.name], person, cfg)
+        else:
+            raise DgslmError(f"--full-duplex: no reference dialogue named {e.name!r} gives the person's timeline")
+        results.append(full_duplex(e, timeline, person, cfg))
+    return results
