@@ -16,7 +16,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_sampling_arguments, add_synthesis_arguments, generation_config
+from dgslm.cli.options import (
+    add_sampling_arguments,
+    add_stereo_input_arguments,
+    add_synthesis_arguments,
+    generation_config,
+    read_stereo,
+    save_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of continuation (default 10)")
     parser.add_argument("--continuation-only", action="store_true", help="write the continuation without the prompt")
     parser.add_argument("--num-samples", type=int, default=1, help="continuations per prompt (default 1)")
-    parser.add_argument(
-        "--save-units", type=Path, help="also write the units (prompt + continuation) to this code file"
-    )
-    parser.add_argument(
-        "--allow-mono", action="store_true", help="accept a mono prompt (the same audio on both channels)"
-    )
+    add_stereo_input_arguments(parser)  # --allow-mono, --save-units (prompt + continuation)
     add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
     add_synthesis_arguments(parser)
 
@@ -83,13 +85,12 @@ def run(args: argparse.Namespace) -> int:
                                 args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
 
     config = generation_config(args)  # imports torch: after the model files are found
-    from dgslm.audio import FRAME_RATE, load_audio, write_wav
-    from dgslm.pipeline.dialogue import DialoguePipeline, stereo_prompt
-    from dgslm.units.codes import iter_code_file, write_code_file
+    from dgslm.audio import FRAME_RATE, write_wav
+    from dgslm.pipeline.dialogue import DialoguePipeline
+    from dgslm.units.codes import iter_code_file
 
     if args.prompt is not None:
-        wave, rate = load_audio(args.prompt, None)
-        wave = stereo_prompt(wave, rate, args.prompt_seconds, args.allow_mono, args.prompt)
+        wave = read_stereo(args.prompt, args.prompt_seconds, args.allow_mono)
         records = None
     else:
         records = list(iter_code_file(args.units))  # (line number, record)
@@ -122,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
         for result, path in zip(outputs, files, strict=True):
             write_wav(path, result.audio, pipe.sample_rate)
             logger.info("wrote %s (%.2f s)", path, len(result.audio) / pipe.sample_rate)
-            saved.append({"audio": path.stem, **result.units})
-    if args.save_units is not None:
-        write_code_file(args.save_units, saved)
-        logger.info("wrote the units to %s", args.save_units)
+            saved.append((path, result.units))
+    save_units(args.save_units, saved)
     return 0

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vocode": ("vocode", "unit code files to stereo wavs with a unit HiFi-GAN"),
     "train-vocoder": ("train_vocoder", "train a unit HiFi-GAN vocoder on your audio and units"),
     "generate": ("generate", "continue a stereo spoken dialogue: audio in, audio out"),
+    "resynthesize": ("resynthesize", "encode a stereo recording to units and vocode them back (what the units keep)"),
     "duplex": ("duplex", "talk to the model: play a person's audio into the live engine, 20 ms at a time"),
     "evaluate": ("evaluate", "turn-taking statistics of stereo dialogues (IPUs, pauses, gaps, overlaps)"),
     "download": ("download", "fetch the released dGSLM model files into the cache"),

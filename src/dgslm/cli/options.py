@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the CLI imports torch only once a command runs
@@ -19,6 +21,8 @@ if TYPE_CHECKING:  # the CLI imports torch only once a command runs
 
 # GenerationConfig fields whose flag has another name in the original (--beam-search is "not
 # sampling"); every other field's flag is its name: --max-len-b -> max_len_b.
+logger = logging.getLogger(__name__)
+
 ORIGINAL_DESTS = {"sampling": "beam_search", "beam": "beam_size", "duration_temperature": "dur_temperature"}
 
 
@@ -119,6 +123,34 @@ def add_synthesis_arguments(parser: argparse.ArgumentParser) -> None:
     voc.add_argument("--channel2-spk", type=int, default=4, help="speaker id of channel 2 (default 4)")
     add_model_arguments(parser.add_argument_group("model files (default: the cache, then the bundled demo)"))
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+
+def add_stereo_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The stereo recording's flags of ``dgslm generate`` and ``dgslm resynthesize``."""
+    parser.add_argument(
+        "--allow-mono", action="store_true", help="accept a mono recording (the same audio on both channels)"
+    )
+    parser.add_argument("--save-units", type=Path, help="also write the units to this code file")
+
+
+def read_stereo(path: str, prompt_seconds: float | None, allow_mono: bool):
+    """``path`` as stereo ``[samples, 2]`` float32 at 16 kHz (its first ``prompt_seconds``);
+    one-line DgslmErrors for an unreadable, empty or mono file (see ``stereo_prompt``)."""
+    from dgslm.audio import load_audio
+    from dgslm.pipeline.dialogue import stereo_prompt
+
+    wave, rate = load_audio(path, None)
+    return stereo_prompt(wave, rate, prompt_seconds, allow_mono, path)
+
+
+def save_units(path: Path | None, outputs: list[tuple[Path, dict[str, str]]]) -> None:
+    """``--save-units``: each ``(wav, units)`` output as a code file line, ``audio`` being the wav's name."""
+    if path is None:
+        return
+    from dgslm.units.codes import write_code_file
+
+    write_code_file(path, [{"audio": wav.stem, **units} for wav, units in outputs])
+    logger.info("wrote the units to %s", path)
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:

@@ -146,13 +146,16 @@ class DialoguePipeline:
                     len(waveform) / sample_rate, values.shape[1], time.perf_counter() - start)  # fmt: skip
         return values
 
+    def _unit_strings(self, values: Tensor) -> dict[str, str]:
+        """(2, T) unit values -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB)."""
+        return {channel: units_to_string(row) for channel, row in zip(self.lm.channels, values, strict=True)}
+
     def encode(
         self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path: str | os.PathLike | None = None
     ) -> dict[str, str]:
         """Stereo ``[samples, 2]`` audio -> ``{channel: "u u u"}`` (channel 1 -> unitA, 2 -> unitB),
         the units as the original tokenizer writes them."""
-        values = self._unit_values(waveform, sample_rate, path)
-        return {channel: units_to_string(row) for channel, row in zip(self.lm.channels, values, strict=True)}
+        return self._unit_strings(self._unit_values(waveform, sample_rate, path))
 
     def encode_ids(
         self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path: str | os.PathLike | None = None
@@ -215,6 +218,16 @@ class DialoguePipeline:
         prompt = self.lm.encode_prompt(units)
         config = self.continuation_config(prompt.shape[1], frames, num_samples, with_options(config, options))
         return [self.lm.decode(ids) for ids in self.continue_ids(prompt, config, num_samples, progress)]
+
+    def resynthesize(
+        self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, path: str | os.PathLike | None = None
+    ) -> Continuation:
+        """Stereo ``[samples, 2]`` audio -> its units and their vocoded audio, nothing generated
+        (what the units keep). The units go to the vocoder as encoded, not through the SpeechDLM's
+        dictionaries; ``prompt_frames`` is every frame."""
+        values = self._unit_values(waveform, sample_rate, path)
+        units = self._unit_strings(values)
+        return Continuation(units, values.shape[1], self.vocoder.stereo(list(values), self.speakers).numpy())
 
     def vocode(self, units: Mapping[str, str] | Tensor) -> np.ndarray:
         """``{channel: units}`` or (C, T) SpeechDLM ids -> stereo ``[samples, 2]`` float32 (``hop``
