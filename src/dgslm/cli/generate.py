@@ -21,6 +21,7 @@ from dgslm.cli.options import (
     add_stereo_input_arguments,
     add_synthesis_arguments,
     generation_config,
+    model_path_flags,
     read_stereo,
     save_units,
 )
@@ -81,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.prompt if args.prompt is not None else args.units).is_file():
         raise DgslmError("no such file", args.prompt if args.prompt is not None else args.units)
     needed = ("speech_dlm", "hifigan") if args.units is not None else ("hubert", "speech_dlm", "hifigan")
-    paths = resolve_model_paths(args.hubert, args.km, args.layer, args.speech_dlm, args.speech_dlm_data,
-                                args.vocoder, args.vocoder_cfg, models=needed, no_demo=args.no_demo)  # fmt: skip
+    paths = resolve_model_paths(**model_path_flags(args), models=needed)
 
     config = generation_config(args)  # imports torch: after the model files are found
     from dgslm.audio import FRAME_RATE, write_wav

@@ -14,7 +14,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_stereo_input_arguments, add_synthesis_arguments, read_stereo, save_units
+from dgslm.cli.options import (
+    add_stereo_input_arguments,
+    add_synthesis_arguments,
+    model_path_flags,
+    read_stereo,
+    save_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dgslm.cli.options import model_path_flags
     from dgslm.errors import DgslmError
     from dgslm.models.resolve import resolve_model_paths
 
