@@ -22,37 +22,17 @@ machine may be shared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from timing import timed  # benchmarks/timing.py
+from vs_original import original_side, show  # benchmarks/vs_original.py
 
-HERE = Path(__file__).resolve().parent
-SRC = HERE.parent / "src"
 Row = tuple[str, float, float, float]
-
-
-def child_env(threads: int) -> dict[str, str]:
-    """The environment of a child process: ``threads`` CPU threads, dgslm's sources first."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
-
-
-def original_side(fairseq_python: str, threads: int, *args: str) -> dict:
-    """One ``original_side.py`` subcommand run by the original's interpreter: its JSON answer."""
-    command = [fairseq_python, str(HERE / "original_side.py"), "--threads", str(threads), *args]
-    done = subprocess.run(command, env=child_env(threads), capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"original side failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def interleaved(
@@ -131,11 +111,6 @@ def audio_rows(fairseq_python: str, threads: int, seconds: list[float], rounds: 
             for s in seconds:
                 rows += part(fairseq_python, threads, s, rounds, work)
     return rows
-
-
-def show(rows: list[Row]) -> None:
-    for name, original, ours, ratio in rows:
-        print(f"{name:58s} {original:9.3f} {ours:9.3f} {ratio:7.2f}x", flush=True)
 
 
 def main() -> None:
