@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from dgslm.fileio import atomic_write, concatenate
+from dgslm.fileio import atomic_write, concatenate, tagged_path
 
 # collective timeout of jobs whose ranks may finish hours apart (sharded encoding, sampling):
 # they meet only at the final barrier; torchrun stops every rank if one of them fails
@@ -102,9 +102,9 @@ def rank_path(path: str | os.PathLike, shard_id: int | None = None, num_shards: 
     """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>``, or
     ``<name>-rank<K>-of-<N>`` for a name without suffix (so that its suffix stays none); this
     rank's by default."""
-    path = Path(path)
-    tag = f"rank{rank() if shard_id is None else shard_id}-of-{world_size() if num_shards is None else num_shards}"
-    return path.with_name(f"{path.stem}.{tag}{path.suffix}" if path.suffix else f"{path.name}-{tag}")
+    k = rank() if shard_id is None else shard_id
+    n = world_size() if num_shards is None else num_shards
+    return tagged_path(path, f"rank{k}-of-{n}")
 
 
 def merge_rank_parts(
