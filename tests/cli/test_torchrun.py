@@ -112,16 +112,16 @@ def prompts(reference, tmp_path):
 
 def sample_args(reference, prompts, out, *extra):
     ckpt = reference / "speechdlm/checkpoint/speech_dlm_small.pt"
-    return ["sample", "--in-file", str(prompts), "--ckpt", str(ckpt), "--out-file", str(out), "--max-len-b", "125",
+    return ["sample", "--in-file", str(prompts), "--ckpt", str(ckpt), "--out-file", str(out), "--max-len-b", "60",
             "--beam-size", "3", "--device", "cpu", *extra]  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", [["--beam-search"], ["--seed", "7", "--sampling-topk", "20"]], ids=["beam", "sampled"])
 def test_sample_on_two_ranks_equals_one_process(reference, prompts, tmp_path, mode):
-    # two prompts per batch, sorted by length (15, 72, 77, 93, 117 units): batches (p0, p3),
-    # (p1, p4), (p2); rank 0 continues the first and the last, rank 1 the second, each batch
-    # sampled from its own seed; the merge puts them back in input order
-    args = ["--batch-max-sentences", "2", *mode]
+    # prompts cut to 40 units (15, 40, 40, 40, 40), two per batch: batches (p0, p1), (p2, p3),
+    # (p4); rank 0 continues the first and the last, rank 1 the second, each batch sampled
+    # from its own seed; the merge puts them back in input order
+    args = ["--prefix-size", "40", "--batch-max-sentences", "2", *mode]
     assert main(sample_args(reference, prompts, tmp_path / "one.txt", *args)) == 0
     torchrun(*sample_args(reference, prompts, tmp_path / "two.txt", *args))
     expected = (tmp_path / "one.txt").read_text()
