@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from dgslm.model_check import build_checked
 from dgslm.training import distributed
 from dgslm.training.checkpointing import (
     latest_checkpoint,
@@ -28,7 +29,6 @@ from dgslm.training.checkpointing import (
     save_state,
     set_rng_state,
 )
-from dgslm.model_check import build_checked
 from dgslm.training.logger import TrainingLogger
 from dgslm.vocoder.checkpoint import fold_state_dict, read_generator_state, save_generator
 from dgslm.vocoder.config import VocoderConfig
