@@ -16,6 +16,8 @@ Layout (what ``dgslm generate`` reads from ``dgslm/assets/demo/`` when no other 
     python recipes/make_bundle.py --speech-dlm LM.pt --speech-dlm-data DATA --vocoder g_N \
         --vocoder-cfg config.json --km kmeans.safetensors --corpus corpus.json --out BUNDLE \
         [--calibrate valid.tsv]
+    python recipes/make_bundle.py --vocoder-only --vocoder g_N --vocoder-cfg config.json \
+        --calibrate valid.tsv --out BUNDLE          # a new vocoder in an existing bundle
 """
 
 from __future__ import annotations
@@ -105,18 +107,29 @@ def calibrate_output(bundle: Path, manifest: Path, fade_ms: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speech-dlm", type=Path, required=True, help="trained SpeechDLM checkpoint (.pt)")
-    parser.add_argument("--speech-dlm-data", type=Path, required=True, help="folder of its dict.<channel>.txt")
+    parser.add_argument("--speech-dlm", type=Path, help="trained SpeechDLM checkpoint (.pt)")
+    parser.add_argument("--speech-dlm-data", type=Path, help="folder of its dict.<channel>.txt")
     parser.add_argument("--vocoder", type=Path, required=True, help="trained generator checkpoint (g_NNNNNNNN)")
     parser.add_argument("--vocoder-cfg", type=Path, required=True, help="the vocoder's config.json")
-    parser.add_argument("--km", type=Path, required=True, help="log-mel k-means centres (.safetensors)")
-    parser.add_argument("--corpus", type=Path, required=True, help="corpus.json of the training corpus")
+    parser.add_argument("--km", type=Path, help="log-mel k-means centres (.safetensors)")
+    parser.add_argument("--corpus", type=Path, help="corpus.json of the training corpus")
     parser.add_argument("--min-silence-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
     parser.add_argument("--min-speech-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to (re)write")
     parser.add_argument("--calibrate", type=Path, help="manifest of dialogues to set the vocoder's output stage on")
     parser.add_argument("--silence-fade-ms", type=float, default=20.0, help="silence gate fades (with --calibrate)")
+    parser.add_argument(
+        "--vocoder-only",
+        action="store_true",
+        help="replace only the vocoder (and its output stage) of the bundle --out",
+    )
     args = parser.parse_args()
+    if args.vocoder_only:
+        replace_vocoder(args)
+        return
+    missing = [f for f in ("speech_dlm", "speech_dlm_data", "km", "corpus") if getattr(args, f) is None]
+    if missing:
+        parser.error("the following arguments are required: " + ", ".join("--" + f.replace("_", "-") for f in missing))
 
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -157,8 +170,28 @@ def main() -> None:
         min_silence=args.min_silence_frames, min_speech=args.min_speech_frames,
         block=block, block_seconds=block / 50,
     ))  # fmt: skip
-    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"{args.out}: {size / 1e6:.1f} MB")
+    print_size(args.out)
+
+
+def print_size(bundle: Path) -> None:
+    size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    print(f"{bundle}: {size / 1e6:.1f} MB")
+
+
+def replace_vocoder(args: argparse.Namespace) -> None:
+    """``--vocoder-only``: a new vocoder (converted, output stage calibrated if asked) in an
+    existing bundle, its entries in ``bundle.json`` updated."""
+    info_path = args.out / "bundle.json"
+    info = json.loads(info_path.read_text())
+    convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
+    info["vocoder_output_stage"] = (
+        calibrate_output(args.out, args.calibrate, args.silence_fade_ms) if args.calibrate else {}
+    )
+    info["sources"]["vocoder"] = args.vocoder.name
+    print(f"vocoder output stage: {info['vocoder_output_stage']}")
+    with atomic_write(info_path) as handle:
+        handle.write(json.dumps(info, indent=2) + "\n")
+    print_size(args.out)
 
 
 if __name__ == "__main__":
