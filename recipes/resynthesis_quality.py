@@ -42,23 +42,30 @@ def input_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def spectrogram_png(path: Path, reference: np.ndarray, output: np.ndarray, title: str, max_hz: float = 4000) -> None:
-    """Input above resynthesis: linear-frequency spectrograms (dB, 64 ms windows, 0-``max_hz``)."""
+def spectrogram_png(
+    path: Path, reference: np.ndarray, output: np.ndarray, title: str, start: float = 0.0, max_hz: float = 4000
+) -> None:
+    """Input above resynthesis: linear-frequency spectrograms (dB, 64 ms windows, 0-``max_hz``),
+    the time axis starting at ``start`` seconds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True, sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True, sharey=True)
     for ax, wave, name in zip(axes, (reference, output), ("input", "resynthesis"), strict=True):
-        ax.specgram(wave, NFFT=1024, Fs=SAMPLE_RATE, noverlap=1024 - 160, cmap="magma", vmin=-130, vmax=-30)
+        extent = (start, start + len(wave) / SAMPLE_RATE)
+        ax.specgram(
+            wave, NFFT=1024, Fs=SAMPLE_RATE, noverlap=1024 - 160, cmap="magma", vmin=-130, vmax=-30, xextent=extent
+        )
         ax.set_ylim(0, max_hz)
+        ax.set_facecolor("black")  # digital silence (log of 0)
         ax.set_ylabel("Hz")
         ax.set_title(f"{name}: {title}")
     axes[-1].set_xlabel("seconds")
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
+        fig.savefig(tmp, format="png", dpi=72)
     plt.close(fig)
 
 
@@ -89,7 +96,8 @@ def main() -> None:
         print(row(path.stem, scores[-1]), flush=True)
         if i == 0 and args.spectrogram:
             a, b = (int(s * SAMPLE_RATE) for s in args.spectrogram_seconds)
-            spectrogram_png(args.spectrogram, wave[a:b, 0], output[a:b, 0], f"{path.stem}, channel 1")
+            title = f"{path.stem}, channel 1"
+            spectrogram_png(args.spectrogram, wave[a:b, 0], output[a:b, 0], title, args.spectrogram_seconds[0])
     mean = ResynthesisScores(**{f.name: float(np.nanmean([getattr(s, f.name) for s in scores]))
                                 for f in dataclasses.fields(ResynthesisScores)})  # fmt: skip
     print(row(f"mean of {len(scores)}", mean))
