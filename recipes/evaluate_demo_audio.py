@@ -11,7 +11,8 @@ On a corpus of new dialogues (``dgslm synth-corpus`` output, ``CORPUS``):
    window the model's training block length), or with a ``--setting NAME=FLAGS`` to compare
    (the tuning grid); ``--samples`` continuations per prompt;
 4. ``dgslm vocode`` the continuations (prompt removed) and, as the reference, the true units of
-   the same windows (the dialogues resynthesised: encode + vocode), with the same vocoder;
+   the same windows (the dialogues resynthesised: encode + vocode), with the same vocoder (the
+   reference while the continuations are sampled);
 5. ``dgslm evaluate --json`` both with the energy VAD (``--energy-threshold-db``) and silero;
 6. the signed error of every per-minute statistic against the resynthesised dialogues, with a
    90% paired bootstrap interval over dialogues (``evaluate_demo.bootstrap_intervals``);
@@ -27,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +72,41 @@ def continuations(records: list[dict], prompt: int) -> list[dict]:
     return [{"audio": r["audio"], **{c: " ".join(r[c].split()[prompt:]) for c in CHANNELS}} for r in records]
 
 
-def vocode_and_evaluate(code: Path, folder: Path, vocoder: Path, threshold: float) -> dict[str, dict]:
-    """Step 4-5: ``code`` -> wavs in ``folder`` -> ``dgslm evaluate --json`` per VAD."""
-    if not folder.is_dir():
-        dgslm("vocode", "--in-file", code, "--vocoder", vocoder, "--results-path", folder, "--device", "cpu")
+def start_vocode(code: Path, folder: Path, vocoder: Path, jobs: int) -> list[subprocess.Popen]:
+    """Step 4, started: ``dgslm vocode`` of ``code`` into ``folder`` in ``jobs`` processes (each a
+    slice of its lines; written as ``folder.tmp``, renamed when complete, so that a folder is
+    always whole); nothing when it is already there."""
+    if folder.is_dir():
+        return []
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    records = read_code_file(code)
+    processes = []
+    for job in range(jobs):
+        part = tmp / f"part{job}.code"
+        write_code_file(part, records[job::jobs])
+        args = ["vocode", "--in-file", part, "--vocoder", vocoder, "--results-path", tmp, "--device", "cpu"]
+        print("$ " + shlex.join(["dgslm", *map(str, args)]), flush=True)
+        processes.append(subprocess.Popen([shutil.which("dgslm") or "dgslm", *map(str, args)]))
+    return processes
+
+
+def finish_vocode(processes: list[subprocess.Popen], folder: Path) -> None:
+    """Wait for :func:`start_vocode`'s processes and move their output into place."""
+    if failed := [p.returncode for p in processes if p.wait()]:
+        raise SystemExit(f"dgslm vocode failed ({failed}) for {folder}")
+    if processes:
+        tmp = folder.with_name(folder.name + ".tmp")
+        for part in tmp.glob("part*.code"):
+            part.unlink()
+        tmp.rename(folder)
+
+
+def evaluate_vads(folder: Path, threshold: float, vads: list[str]) -> dict[str, dict]:
+    """Step 5: ``dgslm evaluate --json`` of the wavs in ``folder``, per VAD."""
     out = {}
-    for vad in VADS:
+    for vad in vads:
         extra = ["--energy-threshold-db", threshold] if vad == "energy" else []
         out[vad] = json.loads(dgslm("evaluate", folder, "--vad", vad, "--json", *extra, capture=True))
     return out
@@ -118,7 +150,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=1, help="continuations per prompt")
     parser.add_argument("--max-windows", type=int, default=0, help="only the first N windows (0: all)")
     parser.add_argument("--energy-threshold-db", type=float, default=-30.0, help="energy VAD threshold (dB)")
+    parser.add_argument(
+        "--vad", nargs="+", choices=VADS, default=list(VADS), help="VADs to evaluate with (default: both)"
+    )
     parser.add_argument("--seed", type=int, default=123, help="sampling seed")
+    parser.add_argument("--jobs", type=int, default=2, help="vocoder processes for the continuations (default 2)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap draws")
     return parser.parse_args()
 
@@ -140,6 +176,8 @@ def main() -> None:
     name, flags = args.setting.split("=", 1) if args.setting else ("defaults", shlex.join(default_flags(args.model)))
     out = args.work / name
     out.mkdir(exist_ok=True)
+    truth_wavs = args.work / "wav_truth"  # vocoded while the continuations are sampled
+    reference = start_vocode(args.work / "truth.code", truth_wavs, args.vocoder, 1)
     generated = out / "generated.code"
     if not generated.is_file():
         dgslm("sample", "--in-file", args.work / "prompts.code", "--ckpt", args.model, "--out-file", generated,
@@ -149,14 +187,13 @@ def main() -> None:
     for k, record in enumerate(records):  # sample k of a window: "<window>_k"
         record["audio"] = f"{record['audio']}_{k % args.samples}"
     write_code_file(out / "continuations.code", records)
-    evaluated = {
-        REFERENCE: vocode_and_evaluate(args.work / "truth.code", args.work / "wav_truth", args.vocoder,
-                                       args.energy_threshold_db),
-        "generated": vocode_and_evaluate(out / "continuations.code", out / "wav", args.vocoder, args.energy_threshold_db),
-    }  # fmt: skip
+    finish_vocode(start_vocode(out / "continuations.code", out / "wav", args.vocoder, args.jobs), out / "wav")
+    finish_vocode(reference, truth_wavs)
+    evaluated = {REFERENCE: evaluate_vads(truth_wavs, args.energy_threshold_db, args.vad),
+                 "generated": evaluate_vads(out / "wav", args.energy_threshold_db, args.vad)}  # fmt: skip
     results = {"setting": name, "flags": flags, "windows": len(wins), "dialogues": len(dialogues),
                "samples": args.samples, "seconds": args.seconds, "hop": HOP, "summary": {}, "intervals": {}}  # fmt: skip
-    for vad in VADS:
+    for vad in args.vad:
         sums = {k: totals(v[vad]["dialogues"], source, len(dialogues)) for k, v in evaluated.items()}
         results["summary"][vad] = {k: v[vad]["summary"] for k, v in evaluated.items()}
         results["intervals"][vad] = bootstrap_intervals(sums["generated"], sums[REFERENCE], args.bootstrap)
