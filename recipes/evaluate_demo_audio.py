@@ -154,7 +154,7 @@ def parse_args() -> argparse.Namespace:
         "--vad", nargs="+", choices=VADS, default=list(VADS), help="VADs to evaluate with (default: both)"
     )
     parser.add_argument("--seed", type=int, default=123, help="sampling seed")
-    parser.add_argument("--jobs", type=int, default=2, help="vocoder processes for the continuations (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="vocoder processes per set (default 2)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap draws")
     return parser.parse_args()
 
@@ -177,7 +177,7 @@ def main() -> None:
     out = args.work / name
     out.mkdir(exist_ok=True)
     truth_wavs = args.work / "wav_truth"  # vocoded while the continuations are sampled
-    reference = start_vocode(args.work / "truth.code", truth_wavs, args.vocoder, 1)
+    reference = start_vocode(args.work / "truth.code", truth_wavs, args.vocoder, args.jobs)
     generated = out / "generated.code"
     if not generated.is_file():
         dgslm("sample", "--in-file", args.work / "prompts.code", "--ckpt", args.model, "--out-file", generated,
