@@ -13,7 +13,8 @@
 #      of docs/demo-results.md.
 #
 # 4 s prompts continued 30 s (PROMPT_SECONDS, CONT_SECONDS), windows tiling each dialogue; energy VAD at
-# ENERGY_DB (default -10: the bundled vocoder's pauses carry a hiss ~17 dB under its speech) and
+# ENERGY_DB (default -30, `dgslm evaluate`'s: the bundled vocoder decodes the silence unit to digital
+# silence; -10 suited the earlier vocoder, whose pauses carried a hiss ~17 dB under its speech) and
 # silero. Extra arguments go to every evaluate_demo_audio.py run (e.g. --max-windows 10 --seconds 6
 # to try it quickly). On a free 2-core machine: ~2 min of corpora, then per setting on the tuning
 # dialogues ~15 min, and ~30 min on the held-out ones (sampling 92 x 30 s, vocoding 2 x 46 min).
@@ -26,7 +27,7 @@ shift || true
 HERE=$(dirname "$0")
 TUNING_HOURS=${TUNING_HOURS:-0.5}
 HELDOUT_HOURS=${HELDOUT_HOURS:-1}
-ENERGY_DB=${ENERGY_DB:--10}
+ENERGY_DB=${ENERGY_DB:--30}
 PROMPT_SECONDS=${PROMPT_SECONDS:-4}
 CONT_SECONDS=${CONT_SECONDS:-30}
 SETTINGS=${SETTINGS:-"b1_T1.0=--beam-size 1 --temperature 1.0 --context-window 512;b1_T1.025=--beam-size 1 --temperature 1.025 --context-window 512"}
