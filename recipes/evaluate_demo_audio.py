@@ -183,9 +183,9 @@ def main() -> None:
         dgslm("sample", "--in-file", args.work / "prompts.code", "--ckpt", args.model, "--out-file", generated,
               "--max-len-b", prompt + cont, "--units-only", "--seed", args.seed, "--batch-max-tokens", 10**7,
               "--device", "cpu", *shlex.split(flags))  # fmt: skip
-    records = continuations(read_code_file(generated), prompt)
-    for k, record in enumerate(records):  # sample k of a window: "<window>_k"
-        record["audio"] = f"{record['audio']}_{k % args.samples}"
+    records = continuations(read_code_file(generated), prompt)  # in the order of the prompts
+    for i, record in enumerate(records):  # sample k of a window: "<window>_k"
+        record["audio"] = f"{truth[i // args.samples]['audio']}_{i % args.samples}"
     write_code_file(out / "continuations.code", records)
     finish_vocode(start_vocode(out / "continuations.code", out / "wav", args.vocoder, args.jobs), out / "wav")
     finish_vocode(reference, truth_wavs)
