@@ -81,6 +81,11 @@ def test_a_context_window_continues_past_the_model_positions(reference, tmp_path
     assert generate(reference, *args, "--context-window", 32) == 0  # 304 frames, the model holds 255
     assert sf.read(tmp_path / "o.wav")[0].shape == ((4 + 300) * HOP, 2)
     assert [len(units.split()) for units in read_code_file(saved)[0].values() if units != "o"] == [304, 304]
+    # no flag: the window is the model's training block (its task's tokens_per_sample, 256)
+    assert generate(reference, *args) == 0
+    default = read_code_file(saved)[0]
+    assert generate(reference, *args, "--context-window", 256) == 0
+    assert default == read_code_file(saved)[0] and len(default["unitA"].split()) == 304
 
 
 def test_units_file_errors_name_the_line(reference, tmp_path, capsys):
@@ -98,7 +103,7 @@ def test_units_file_errors_name_the_line(reference, tmp_path, capsys):
         (lambda p: sf.write(p, np.zeros(4000), 16000), [], r"bad\.wav: mono prompt: .*--allow-mono"),
         (lambda p: sf.write(p, np.zeros((4000, 2)), 16000), ["--prompt-seconds", 0.02],
          r"bad\.wav: prompt too short: 20\.0 ms"),
-        (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5],
+        (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5, "--context-window", 0],
          r"bad\.wav: prompt \(49 frames\) \+ continuation \(250 frames\) exceeds the model's 255 frames \(5\.1 s\): "
          r"at most 4\.12 s of continuation after this prompt, or go on with a sliding --context-window"),
         (lambda p: sf.write(p, np.zeros((16000, 2)), 16000), ["--seconds", 5, "--context-window", 300],

@@ -14,6 +14,7 @@ import pytest
 
 from dgslm.cli.main import main
 from dgslm.lm.generate import GenerationConfig
+from dgslm.pipeline.defaults import DIALOGUE_DEFAULTS
 
 FIELDS = [field.name for field in dataclasses.fields(GenerationConfig)]
 
@@ -40,6 +41,9 @@ FLAG_VALUES = {
 # `dgslm generate` has no flag for these: the pipeline sets the length from --seconds, units only
 GENERATE_DECIDES = {"max_len_a", "max_len_b", "min_len", "units_only", "match_source_len"}
 SECONDS, FRAMES = 0.2, 10
+BLOCK = 256  # the reference SpeechDLM's training block length (its task's tokens_per_sample)
+# what `dgslm generate` and the pipeline use unless told otherwise, the window resolved
+GENERATE_DEFAULTS = GenerationConfig(**{**DIALOGUE_DEFAULTS, "context_window": BLOCK})
 
 
 class Decoding(Exception):
@@ -112,7 +116,7 @@ def test_generate_cli_passes_every_field(field, seen, prompt, reference, tmp_pat
             "--vocoder", reference / "vocoder" / "hifigan_vocoder", "--no-demo"]  # fmt: skip
     baseline = _decoded(seen, *argv)
     length = len(prompt["unitA"].split()) + FRAMES
-    assert baseline == GenerationConfig(seed=123, max_len_b=length, units_only=True)
+    assert baseline == dataclasses.replace(GENERATE_DEFAULTS, seed=123, max_len_b=length, units_only=True)
     flags, value = FLAG_VALUES[field]
     if field in GENERATE_DECIDES:
         with pytest.raises(SystemExit):  # argparse: unrecognized arguments
@@ -133,14 +137,14 @@ def test_python_api_passes_every_field_by_name_or_in_a_config(field, seen, promp
     if field in {"max_len_a", "max_len_b", "units_only"}:  # the pipeline sets the output length, units only
         return
     fixed = dict(max_len_a=0, max_len_b=len(prompt["unitA"].split()) + FRAMES, units_only=True)
-    for call in (
-        lambda: pipeline.continue_units(prompt, FRAMES, **{field: value}),
-        lambda: pipeline.continue_from_units(prompt, SECONDS, config=expected),
+    for call, config in (
+        (lambda: pipeline.continue_units(prompt, FRAMES, **{field: value}), GENERATE_DEFAULTS),  # on the defaults
+        (lambda: pipeline.continue_from_units(prompt, SECONDS, config=expected), GenerationConfig()),
     ):
         seen.clear()
         with pytest.raises(Decoding):
             call()
-        assert seen == [dataclasses.replace(expected, **fixed)]
+        assert seen == [dataclasses.replace(config, **{field: value}, **fixed)]
 
 
 def test_options_are_validated_when_the_config_is_built_and_unknown_names_refused(pipeline, prompt):

@@ -57,11 +57,13 @@ def test_continue_dialogue_lengths(pipeline, prompt):
 
 
 def test_length_beyond_the_model_positions(pipeline, prompt):
-    wave, rate = prompt  # 159 frames; the reference model holds 255
+    wave, rate = prompt  # 159 frames; the reference model holds 255 (the original's limit: context_window=0)
     assert pipeline.max_frames == 255
     with pytest.raises(DgslmError, match=r"^prompt \(159 frames\) \+ continuation \(100 frames\) exceeds the model's "
                                          r"255 frames \(5\.1 s\): at most 1\.92 s of continuation"):  # fmt: skip
-        pipeline.continue_dialogue(wave, rate, seconds=2.0, beam=1)
+        pipeline.continue_dialogue(wave, rate, seconds=2.0, beam=1, context_window=0)
+    (longer,) = pipeline.continue_dialogue(wave, rate, seconds=2.0, beam=1)  # default: the training blocks' window
+    assert longer.shape == ((159 + 100) * HOP, 2)
     with pytest.raises(DgslmError, match="at least one frame"):
         pipeline.continue_dialogue(wave, rate, seconds=0.001, beam=1)
 

@@ -25,6 +25,7 @@ from dgslm.cli.options import (
     read_stereo,
     save_units,
 )
+from dgslm.pipeline.defaults import DIALOGUE_DEFAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--continuation-only", action="store_true", help="write the continuation without the prompt")
     parser.add_argument("--num-samples", type=int, default=1, help="continuations per prompt (default 1)")
     add_stereo_input_arguments(parser)  # --allow-mono, --save-units (prompt + continuation)
-    add_sampling_arguments(parser.add_argument_group("sampling (the names and defaults of sample_speech_dlm.py)"))
+    sampling = parser.add_argument_group(
+        "sampling (the names of sample_speech_dlm.py; defaults: dgslm.pipeline.defaults)"
+    )
+    add_sampling_arguments(sampling, DIALOGUE_DEFAULTS)
     add_synthesis_arguments(parser)
 
 

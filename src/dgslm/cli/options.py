@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +32,22 @@ def split_names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
-    """The search flags of the original ``sample_speech_dlm.py``, with its names and defaults."""
+def add_sampling_arguments(group: argparse._ArgumentGroup, defaults: Mapping[str, Any] | None = None) -> None:
+    """The search flags of the original ``sample_speech_dlm.py``, with its names and defaults, but
+    for the GenerationConfig fields in ``defaults`` (a context window of None: the model's own
+    training block length)."""
+    own = {ORIGINAL_DESTS.get(field, field): value for field, value in (defaults or {}).items()}
+    value = {"beam_size": 5, "temperature": 1.0, "context_window": 0, **own}
+    window = "the model's training block length" if value["context_window"] is None else value["context_window"]
     group.add_argument("--beam-search", action="store_true", help="joint beam search instead of sampling")
-    group.add_argument(
-        "--beam-size", type=int, default=5, help="beam size; with sampling, samples drawn per output (the best is kept)"
-    )
+    group.add_argument("--beam-size", type=int, default=value["beam_size"],
+                       help="beam size; with sampling, samples drawn per output (the best is kept; default %(default)s)")  # fmt: skip
     group.add_argument("--sampling-topk", type=int, default=-1, help="sample among the k most likely units (-1: off)")
     group.add_argument(
         "--sampling-topp", type=float, default=-1.0, help="sample among the smallest set of mass >= p (-1: off)"
     )
-    group.add_argument("--temperature", type=float, default=1.0, help="temperature of the unit logits")
+    group.add_argument("--temperature", type=float, default=value["temperature"],
+                       help="temperature of the unit logits (default %(default)s)")  # fmt: skip
     group.add_argument(
         "--dur-temperature", type=float, default=1.0, help="durations are divided by it (> 1: faster speech)"
     )
@@ -60,9 +66,10 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument("--seed", type=int, default=123, help="seed of the sampling (default 123)")
     group.add_argument(
-        "--context-window", type=int, default=0,
+        "--context-window", type=int, default=value["context_window"],
         help="attend to at most N positions, restarting from the last N/2 when full, so outputs may outgrow "
-             "the model's positions; use the training --tokens-per-sample (ours; default 0: off, the original)",
+             f"the model's positions; the training --tokens-per-sample suits (ours; default: {window}; 0: off, "
+             "the original)".replace("%", "%%"),
     )  # fmt: skip
 
 

@@ -42,7 +42,7 @@ class DialogueStep:
             raise DgslmError(f"the user channel must be 0 or 1 of a 2-channel SpeechDLM, got {user_channel}")
         if not config.sampling:
             raise DgslmError("beam search cannot run live (it revises past frames); use sampling")
-        config = dataclasses.replace(config, beam=1, units_only=True)
+        config = dataclasses.replace(lm.resolve_window(config), beam=1, units_only=True)
         self.lm, self.model, self.config = lm, lm.model.eval(), config
         self.user, self.bot = user_channel, 1 - user_channel
         self.device = lm.device

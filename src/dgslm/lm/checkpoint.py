@@ -4,6 +4,9 @@
   with the restricted unpickler of :mod:`dgslm.safe_pickle`, never running code.
 * our folder: ``model.safetensors`` (tied weights stored once) + ``config.json`` +
   ``dict.txt`` (or ``dict.<channel>.txt`` when the channels' dictionaries differ).
+
+Both may record the training block length (``tokens_per_sample`` of the task: the positions the
+model saw in training), read by :func:`training_block_length`.
 """
 
 from __future__ import annotations
@@ -154,9 +157,13 @@ def save_fairseq_checkpoint(
 
 
 def save_pretrained(
-    folder: str | os.PathLike, model: SpeechDLMModel, dictionary: Dictionary | Mapping[str, Dictionary]
+    folder: str | os.PathLike,
+    model: SpeechDLMModel,
+    dictionary: Dictionary | Mapping[str, Dictionary],
+    tokens_per_sample: int | None = None,
 ) -> None:
-    """Write ``model.safetensors``, ``config.json`` and the dictionaries into ``folder``."""
+    """Write ``model.safetensors``, ``config.json`` (with the training block length
+    ``tokens_per_sample`` when known) and the dictionaries into ``folder``."""
     folder = Path(folder)
     cfg = model.cfg
     dicts = dictionary if isinstance(dictionary, Mapping) else {ch: dictionary for ch in cfg.channels}
@@ -166,7 +173,8 @@ def save_pretrained(
     if cfg.share_input_output_embed:
         del state[TIED_KEY]
     save_weights(folder / WEIGHTS, state, FORMAT)
-    write_config(folder / CONFIG, {"format": FORMAT, "version": 1, "config": cfg.to_dict()})
+    block = {} if tokens_per_sample is None else {"tokens_per_sample": int(tokens_per_sample)}
+    write_config(folder / CONFIG, {"format": FORMAT, "version": 1, "config": cfg.to_dict(), **block})
     first = dicts[cfg.channels[0]]
     if all(d.symbols == first.symbols for d in dicts.values()):
         first.save(folder / "dict.txt")
@@ -208,6 +216,24 @@ def read_pretrained(
     except (KeyError, TypeError, ValueError) as err:
         raise DgslmError(f"bad model config: {err}", folder / CONFIG) from None
     return cfg, load_weights(folder / WEIGHTS), load_model_dictionaries(folder, cfg)
+
+
+def training_block_length(source: str | os.PathLike | Mapping[str, Any]) -> int | None:
+    """The training block length a model's files record: ``tokens_per_sample`` of one of our
+    folders' ``config.json`` (``source`` a folder) or of an original cfg's task (``source`` the
+    raw cfg of :func:`load_fairseq_checkpoint`); None when they do not say."""
+    if isinstance(source, Mapping):
+        task = source.get("task") if isinstance(source.get("task"), Mapping) else source
+        value = task.get("tokens_per_sample")
+        where: str | os.PathLike = "the checkpoint's task cfg"
+    else:
+        where = Path(source) / CONFIG
+        value = read_config(where, FORMAT).get("tokens_per_sample")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or int(value) < 1:
+        raise DgslmError(f"tokens_per_sample must be a positive integer, got {value!r}", where)
+    return int(value)
 
 
 def load_pretrained(folder: str | os.PathLike) -> tuple[SpeechDLMModel, dict[str, Dictionary]]:

@@ -13,7 +13,9 @@ in every row is fed in one chunk, then one decoder step per frame.
 
 With a ``context_window`` (ours, not the original's) outputs may be longer than the model's
 positions: whenever the cache holds ``context_window`` positions it is rebuilt from the last
-half of them, numbered from 0 again, as the model saw them in its training blocks.
+half of them, numbered from 0 again, as the model saw them in its training blocks. A window of
+None is the model's own training block length, set by the hub
+(:meth:`dgslm.lm.hub.SpeechDLM.resolve_window`) before decoding.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class GenerationConfig:
     ``max_len = min(int(max_len_a * S + max_len_b), max_positions - 1)`` is the *total*
     output length in units per channel, prompt included (S = 1 + longest prompt of the batch).
     With ``context_window`` N > 0 the model attends to at most the last N positions and
-    ``max_len`` is not capped by ``max_positions`` (see the module docstring).
+    ``max_len`` is not capped by ``max_positions`` (see the module docstring); None stands for
+    the model's training block length (resolved by the hub, ``dgslm generate``'s default).
     """
 
     max_len_a: float = 0
@@ -68,7 +71,7 @@ class GenerationConfig:
     # original can sample them (and drops <s> from the output string, leaving a channel one
     # unit short); the audio pipeline needs exactly max_len real units per channel.
     units_only: bool = False
-    context_window: int = 0  # 0: attend to the whole output (the original)
+    context_window: int | None = 0  # 0: attend to the whole output (the original); None: see above
     # The original hub's three other options (fairseq's meanings): the output is exactly as
     # long as the longest prompt (its channel 0; max_len_a/b ignored); no n-gram of this size
     # occurs twice in a channel (a forced prompt unit or duration copy is never blocked; the
@@ -97,11 +100,13 @@ class GenerationConfig:
             raise DgslmError(f"top-p must be in (0, 1], got {self.sampling_topp}")
         if self.no_repeat_ngram_size < 0:
             raise DgslmError(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
-        if self.context_window < 0 or self.context_window == 1:
+        if self.context_window is not None and (self.context_window < 0 or self.context_window == 1):
             raise DgslmError(f"context window must be 0 (off) or >= 2 positions, got {self.context_window}")
 
     def window(self, max_positions: int) -> int:
         """Positions the model attends to: the context window, else all ``max_positions``."""
+        if self.context_window is None:
+            raise ValueError("context window None: resolve it with SpeechDLM.resolve_window first")
         if self.context_window > max_positions:
             raise DgslmError(f"context window {self.context_window} exceeds the model's {max_positions} positions")
         return self.context_window or max_positions

@@ -35,6 +35,7 @@ from dgslm.lm.checkpoint import (
     load_fairseq_checkpoint,
     load_model_dictionaries,
     load_pretrained,
+    training_block_length,
 )
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.dataset import discover_channels
@@ -59,9 +60,13 @@ Prompt = Mapping[str, str] | Tensor  # {channel: "u u u"}, or (C, P) ids in chan
 class SpeechDLM:
     """A SpeechDLM model with its per-channel dictionaries."""
 
-    def __init__(self, model: SpeechDLMModel, dicts: Mapping[str, Dictionary]):
+    def __init__(self, model: SpeechDLMModel, dicts: Mapping[str, Dictionary], block_length: int | None = None):
+        """``block_length``: the positions per training block, when the model's files record it
+        (see :attr:`block_length`)."""
         self.model = model
         self.cfg: SpeechDLMConfig = model.cfg
+        # the positions the model saw in training: its task's tokens_per_sample, else all it has
+        self.block_length: int = min(block_length or model.cfg.max_positions, model.cfg.max_positions)
         self.channels: tuple[str, ...] = model.cfg.channels
         self.dicts: dict[str, Dictionary] = {channel: dicts[channel] for channel in self.channels}
         self.dictionary: Dictionary = self.dicts[self.channels[0]]
@@ -79,7 +84,7 @@ class SpeechDLM:
         eval mode, as the original's hub."""
         root = Path(model_name_or_path)
         if root.is_dir() and is_pretrained_folder(root):
-            return cls(*load_pretrained(root)).eval()
+            return cls(*load_pretrained(root), training_block_length(root)).eval()
         path = root / checkpoint_file if root.is_dir() else root
         data = Path(data_name_or_path)
         if str(data_name_or_path).startswith("."):
@@ -91,7 +96,14 @@ class SpeechDLM:
                 cfg = dataclasses.replace(cfg, channels=discover_channels(data))
             except ValueError as err:  # fewer than 2 channels
                 raise DgslmError(str(err), data) from None
-        return cls(build_model(cfg, state, path), load_model_dictionaries(data, cfg)).eval()
+        dicts = load_model_dictionaries(data, cfg)
+        return cls(build_model(cfg, state, path), dicts, training_block_length(raw_cfg)).eval()
+
+    def resolve_window(self, config: GenerationConfig) -> GenerationConfig:
+        """``config`` with a context window of None (the model's own) set to :attr:`block_length`."""
+        if config.context_window is not None:
+            return config
+        return dataclasses.replace(config, context_window=self.block_length)
 
     # ---- device and mode -------------------------------------------------------------------
 
@@ -232,7 +244,7 @@ class SpeechDLM:
         """
         if isinstance(config, int):  # the original's generate(tokenized_sentences, beam, ...)
             config, options = None, {**options, "beam": config}
-        config = with_options(config, options)
+        config = self.resolve_window(with_options(config, options))
         if isinstance(prompts, Mapping) or (isinstance(prompts, Tensor) and prompts.dim() == 2):
             batching = dict(max_tokens=max_tokens, max_sentences=max_sentences, max_positions=max_positions,
                             skip_invalid_size_inputs=skip_invalid_size_inputs, progress=progress,

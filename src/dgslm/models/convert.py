@@ -35,7 +35,7 @@ def convert_speech_dlm(checkpoint: str | os.PathLike, data: str | os.PathLike | 
         checkpoint, data_name_or_path=Path(data if data is not None else checkpoint.parent).resolve()
     )
     with atomic_folder(out) as tmp:
-        save_pretrained(tmp, lm.model, lm.dicts)
+        save_pretrained(tmp, lm.model, lm.dicts, lm.block_length)
     return Path(out)
 
 

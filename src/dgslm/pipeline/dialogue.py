@@ -6,8 +6,10 @@
 >>> outputs[0].shape                                             # (frames, 2) at pipe.sample_rate
 
 Units run at 50 Hz (one per 20 ms). A prompt of N samples (16 kHz) gives P = (N - 400) // 320 + 1
-frames; ``seconds`` of continuation is F = round(seconds * 50) frames; the model holds at most
-``max_positions - 1`` frames in all (P + F). The vocoder turns each frame into ``hop`` samples
+frames; ``seconds`` of continuation is F = round(seconds * 50) frames. By default
+(:mod:`dgslm.pipeline.defaults`) the model attends to at most its training block length, so P + F
+is unbounded; with ``context_window=0`` (the original) it holds at most ``max_positions - 1``
+frames in all. The vocoder turns each frame into ``hop`` samples
 (320), so an output has (P + F) * hop samples, or F * hop with ``continuation_only``.
 """
 
@@ -34,9 +36,16 @@ from dgslm.errors import DgslmError
 from dgslm.lm.generate import GenerationConfig, with_options
 from dgslm.lm.hub import SpeechDLM
 from dgslm.models.resolve import DEMO_DIR, ModelPaths, resolve_model_paths
+from dgslm.pipeline.defaults import DIALOGUE_DEFAULTS
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 logger = logging.getLogger(__name__)
+
+
+def dialogue_options(config: GenerationConfig | None, options: Mapping[str, Any]) -> GenerationConfig:
+    """``config`` (default: :data:`~dgslm.pipeline.defaults.DIALOGUE_DEFAULTS`) with the fields
+    named in ``options`` replaced."""
+    return with_options(GenerationConfig(**DIALOGUE_DEFAULTS) if config is None else config, options)
 
 
 @dataclass
@@ -175,7 +184,8 @@ class DialoguePipeline:
         """``config`` for ``num_samples`` continuations of a ``prompt_frames`` prompt by ``frames``
         frames: its output length set, units only. A one-line DgslmError (naming ``path``) when
         prompt + continuation exceed the model's positions (any length is fine with a context
-        window, see :mod:`dgslm.lm.generate`)."""
+        window, see :mod:`dgslm.lm.generate`; None is the model's training block length)."""
+        config = self.lm.resolve_window(config)
         if frames < 1:
             raise DgslmError(f"--seconds must give at least one frame ({1 / FRAME_RATE:g} s), got {frames} frames")
         config.window(self.lm.cfg.max_positions)  # fails if too large
@@ -216,7 +226,7 @@ class DialoguePipeline:
         replace its fields by name (``seed=1, beam=1``); the pipeline sets the output length
         and ``units_only``."""
         prompt = self.lm.encode_prompt(units)
-        config = self.continuation_config(prompt.shape[1], frames, num_samples, with_options(config, options))
+        config = self.continuation_config(prompt.shape[1], frames, num_samples, dialogue_options(config, options))
         return [self.lm.decode(ids) for ids in self.continue_ids(prompt, config, num_samples, progress)]
 
     def resynthesize(
@@ -272,7 +282,7 @@ class DialoguePipeline:
         """Continue ``units`` by ``seconds`` and vocode each of the ``num_samples`` results
         (``config`` and ``options``: see :meth:`continue_units`)."""
         prompt = self.lm.encode_prompt(units)
-        config = with_options(config, options)
+        config = dialogue_options(config, options)
         config = self.continuation_config(prompt.shape[1], round(seconds * FRAME_RATE), num_samples, config)
         return self.continue_from_ids(prompt, config, num_samples, continuation_only, progress)
 
@@ -292,6 +302,6 @@ class DialoguePipeline:
         :attr:`sample_rate`: the resynthesised prompt then ``seconds`` of continuation
         (``config`` and ``options``: see :meth:`continue_units`)."""
         prompt = self.encode_ids(stereo_prompt(waveform, sample_rate, prompt_seconds, allow_mono))
-        config = with_options(config, options)
+        config = dialogue_options(config, options)
         config = self.continuation_config(prompt.shape[1], round(seconds * FRAME_RATE), num_samples, config)
         return [r.audio for r in self.continue_from_ids(prompt, config, num_samples, continuation_only)]
