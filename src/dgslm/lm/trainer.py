@@ -360,7 +360,6 @@ class Trainer:
                 raise DgslmError("the original's optimizer state cannot be restored: add --reset-optimizer", path)
             if start.optimizer:
                 self.optimizer.load_state_dict(start.optimizer)
-                optim.use_fused_kernels(self.optimizer)
             if "scaler" in state:
                 self.scaler.load_state_dict(state["scaler"])
             self.num_updates = state.get("num_updates", start.num_updates)

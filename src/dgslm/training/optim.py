@@ -28,12 +28,13 @@ def adam(
     params = list(params)
     optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     use_fused_kernels(optimizer)
+    # load_state_dict brings back the flags of the run that saved the state: choose again
+    optimizer.register_load_state_dict_post_hook(use_fused_kernels)
     return optimizer
 
 
 def use_fused_kernels(optimizer: torch.optim.Optimizer) -> None:
-    """Step with the fused kernel (else the multi-tensor one), also after ``load_state_dict``,
-    which brings back the flags of the run that saved the state."""
+    """Step with the fused kernel where the parameters' device has one, else the multi-tensor one."""
     for group in optimizer.param_groups:
         fused = all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in group["params"])
         group.update(fused=fused or None, foreach=None if fused else True)
