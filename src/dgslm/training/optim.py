@@ -34,10 +34,10 @@ def adam(
 
 
 def use_fused_kernels(optimizer: torch.optim.Optimizer) -> None:
-    """Step with the fused kernel where the parameters' device has one, else the multi-tensor one."""
+    """Step with the fused kernel where the parameters' device has one."""
     for group in optimizer.param_groups:
         fused = all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in group["params"])
-        group.update(fused=fused or None, foreach=None if fused else True)
+        group.update(fused=fused, foreach=None)  # not fused: torch's default for the device
 
 
 def scale_and_clip_grads_(params: Iterable[torch.nn.Parameter], scale: float, max_norm: float) -> float:
