@@ -1,11 +1,14 @@
 """Training throughput of the released SpeechDLM configuration (tokens per second).
 
-One step = forward + criterion (edge CE + delayed duration L1) + backward + Adam, on a batch
-of ``--batch`` x 2 channels x ``--tokens`` units. Variants, in the same process:
+One step = forward + criterion (edge CE + delayed duration L1) + backward + gradient scaling
+and clipping + Adam (the trainer's: ``dgslm.training.optim``), on a batch of ``--batch`` x 2
+channels x ``--tokens`` units (``--batch 2``: one update of ``--max-tokens 2048``). Variants,
+in the same process:
 
 - ``naive-attn fp32``: baseline, attention written out (scores, mask, softmax, weighted sum),
   as the original's non-fused path computes it;
-- ``fp32`` and ``bf16``: ours (fused scaled-dot-product attention), bf16 under autocast.
+- ``fp32`` and ``bf16``: ours (``dgslm.lm.attention`` on CPUs, where dropout rules out SDPA's
+  fused kernels; fused SDPA on GPUs), bf16 under autocast.
 
 Also prints the eval forward time of 1 x 2 x 1024 next to the original's (``timing.json``:
 0.64 s released / 0.78 s all-cross on 2 threads, fairseq on CPU).
@@ -29,6 +32,7 @@ from dgslm.lm.criterion import SpeechDLMCriterion
 from dgslm.lm.dataset import collate
 from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.targets import run_targets
+from dgslm.training import optim
 
 
 def naive_attend(self, q, k, v, mask, is_causal):
@@ -65,15 +69,15 @@ def make_batch(batch: int, tokens: int, device: torch.device) -> dict:
 
 def train_tokens_per_second(model, batch, dtype, steps: int, device: torch.device) -> float:
     criterion = SpeechDLMCriterion(CriterionConfig(), model.cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5, betas=(0.9, 0.98))
+    optimizer = optim.adam(model.parameters(), 1e-5, (0.9, 0.98), 1e-8, 0.0)
     model.train()
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             output = model(batch["src_tokens"])
         loss, sample_size, _ = criterion(output, batch)
-        (loss / sample_size).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        loss.backward()
+        optim.scale_and_clip_grads_(model.parameters(), 1 / sample_size, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,23 +105,39 @@ def per_update(trainer: list[str], data: Path, work: Path, name: str, flags: lis
         save = work / f"{name}_{n}"
         command = [*trainer, str(data), *RELEASED_FLAGS, *flags, "--max-update", str(n), "--save-dir", str(save)]
         seconds.append(run_child(command, threads, work / f"{name}_{n}.log"))
-        print(f"  {name}: {n} updates in {seconds[-1]:.1f} s", flush=True)
+        print(f"  {name}: {n} updates in {seconds[-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
     if len(updates) == 1:
         return float("nan"), work / f"{name}_{updates[0]}"
     return (seconds[1] - seconds[0]) / (updates[1] - updates[0]), work / f"{name}_{updates[0]}"
 
 
 def training(args, work: Path, data: Path, sizes: dict, timed_runs: bool) -> tuple[list[tuple], Path]:
-    """Rows of (a), and the checkpoint of the original's short run (the only run unless ``timed_runs``)."""
+    """Rows of (a), and the checkpoint of the original's short run (the only run unless ``timed_runs``).
+
+    With ``--rounds N`` the three trainers take turns N times (the load of a shared machine
+    hits them alike) and the rows give each one's median seconds per update."""
     flags = ["--max-tokens", str(sizes["max_tokens"]), "--tokens-per-sample", str(sizes["tokens_per_sample"])]
     fairseq_train = [str(Path(args.fairseq_python).parent / "fairseq-train")]
     ours = [sys.executable, "-m", "dgslm", "train"]
-    updates = sizes["updates"] if timed_runs else sizes["updates"][:1]
-    original, ckpt = per_update(fairseq_train, data, work, "fairseq-train", [*flags, "--cpu"], updates, args.threads)
+    trainers = {
+        "fairseq-train": (fairseq_train, [*flags, "--cpu"]),
+        "dgslm-fp32": (ours, [*flags, "--device", "cpu"]),
+        "dgslm-bf16": (ours, [*flags, "--device", "cpu", "--bf16"]),
+    }
     if not timed_runs:
+        command, extra = trainers["fairseq-train"]
+        _, ckpt = per_update(command, data, work, "fairseq-train", extra, sizes["updates"][:1], args.threads)
         return [], ckpt
-    fp32, _ = per_update(ours, data, work, "dgslm-fp32", [*flags, "--device", "cpu"], updates, args.threads)
-    bf16, _ = per_update(ours, data, work, "dgslm-bf16", [*flags, "--device", "cpu", "--bf16"], updates, args.threads)
+    seconds: dict[str, list[float]] = {name: [] for name in trainers}
+    for turn in range(args.rounds):
+        for name, (command, extra) in trainers.items():
+            value, save = per_update(command, data, work, f"{name}-r{turn}", extra, sizes["updates"], args.threads)
+            seconds[name].append(value)
+            if name == "fairseq-train" and turn == 0:
+                ckpt = save  # the model of (b)
+        print(f"  round {turn + 1}: " + ", ".join(f"{n} {v[-1]:.2f} s/update" for n, v in seconds.items())
+              + f" (load average {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+    original, fp32, bf16 = (statistics.median(seconds[name]) for name in trainers)
     return [
         ("train s/update: fairseq-train fp32 / dgslm train fp32", original, fp32, original / fp32),
         ("train s/update: fairseq-train fp32 / dgslm train --bf16", original, bf16, original / bf16),
@@ -165,6 +182,7 @@ def main() -> None:
     parser.add_argument("--fairseq-python", required=True, help="an interpreter whose environment has fairseq")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
+    parser.add_argument("--rounds", type=int, default=1, help="training: turns of the three trainers (medians)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: train,decode,hubert,vocoder")
     parser.add_argument("--audio-seconds", type=float, nargs="+", help="audio lengths for HuBERT and the vocoder")
     parser.add_argument("--rounds", type=int, help="interleaved rounds for HuBERT and the vocoder")

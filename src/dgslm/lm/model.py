@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
+from dgslm.lm.attention import dropout_attention
 from dgslm.lm.config import SpeechDLMConfig
 
 _DECODING_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -154,7 +155,10 @@ class MultiheadAttention(nn.Module):
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
         """Heads-split q, k, v -> output projection of the attended values, (N, Tq, D)."""
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
+        if p > 0 and q.device.type == "cpu":  # no fused CPU kernel has dropout: see dgslm.lm.attention
+            out = dropout_attention(q, k, v, mask, is_causal, p)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
 

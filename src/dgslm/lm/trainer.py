@@ -46,22 +46,13 @@ from dgslm.lm.model import SpeechDLMModel
 from dgslm.lm.restore import Resets, check_compatible, load_start, resolve_start
 from dgslm.lm.train_config import TrainConfig
 from dgslm.lm.validation import batch_to, make_loader, validate
-from dgslm.training import checkpointing, distributed
+from dgslm.training import checkpointing, distributed, optim
 from dgslm.training.logger import TrainingLogger
 
 log = logging.getLogger(__name__)
 
 
 DDP_BACKENDS = ("pytorch_ddp", "c10d")  # fairseq's names of plain DistributedDataParallel
-
-
-def inverse_sqrt_lr(step: int, lr: float, warmup_updates: int, warmup_init_lr: float) -> float:
-    """Linear warm-up from ``warmup_init_lr`` to ``lr``, then ``lr * sqrt(warmup / step)``."""
-    if warmup_init_lr < 0:
-        warmup_init_lr = 0.0 if warmup_updates > 0 else lr
-    if step < warmup_updates:
-        return warmup_init_lr + step * (lr - warmup_init_lr) / warmup_updates
-    return lr * math.sqrt(max(warmup_updates, 1) / max(step, 1))
 
 
 def seed_everything(seed: int) -> None:
@@ -107,11 +98,7 @@ class Trainer:
         self.model_cfg = model_cfg
         self.model = SpeechDLMModel(model_cfg).to(self.device)
         self.criterion = SpeechDLMCriterion(criterion_cfg, model_cfg)
-        # fairseq's "adam" decays weights decoupled from the gradient, as AdamW does; coupled L2
-        # (torch's Adam) lets --weight-decay 0.01 outweigh the clipped gradients
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
-        )
+        self.optimizer = optim.adam(self.model.parameters(), cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, init_scale=cfg.fp16_init_scale, enabled=cfg.fp16)
         self.autocast_dtype = torch.float16 if cfg.fp16 else torch.bfloat16 if cfg.bf16 else None
         self.batches = self._train_batches()
@@ -156,7 +143,7 @@ class Trainer:
     def _step(self, batches: list[tuple[dict, bool]]) -> dict[str, float] | None:
         """Forward/backward ``batches`` and step; None if an fp16 overflow skipped it."""
         self.ddp.train()
-        lr = inverse_sqrt_lr(self.num_updates, self.cfg.lr, self.cfg.warmup_updates, self.cfg.warmup_init_lr)
+        lr = optim.inverse_sqrt_lr(self.num_updates, self.cfg.lr, self.cfg.warmup_updates, self.cfg.warmup_init_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         sums: dict[str, float] = defaultdict(float)
@@ -177,13 +164,9 @@ class Trainer:
         sums = distributed.all_reduce_dict(dict(sums), self.device)
         sample_size = sums.get("sample_size", 0.0)
         self.scaler.unscale_(self.optimizer)
-        if sample_size > 0:
-            scale = self.world_size / sample_size
-            for p in self.model.parameters():
-                if p.grad is not None:
-                    p.grad.mul_(scale)
+        scale = self.world_size / sample_size if sample_size > 0 else 1.0
         max_norm = self.cfg.clip_norm if self.cfg.clip_norm > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        grad_norm = optim.scale_and_clip_grads_(self.model.parameters(), scale, max_norm)
         if not math.isfinite(grad_norm) and not self.cfg.fp16:
             raise DgslmError(f"non-finite gradients at update {self.num_updates + 1} (try a lower --lr)")
         self.scaler.step(self.optimizer)  # skipped by the scaler after an fp16 overflow
