@@ -71,6 +71,7 @@ def test_int8_replaces_the_transformer_linears_only(demo):
 
 
 @pytest.mark.parametrize("name", DTYPES)
+@torch.inference_mode()
 def test_forward_shapes_and_a_cache_in_the_weights_dtype(name, demo, sequences):
     model = demo[name].model
     out = model(sequences[:, :, :40])
@@ -81,10 +82,9 @@ def test_forward_shapes_and_a_cache_in_the_weights_dtype(name, demo, sequences):
     expected = torch.float32 if name == "float32" else torch.bfloat16
     assert cache.self_kv.dtype == cache.cross_kv.dtype == expected
     buffers = (cache.self_kv.data_ptr(), cache.cross_kv.data_ptr())
-    with torch.inference_mode():
-        model(sequences[:, :, :10], cache=cache)
-        for t in range(10, 20):  # step by step: written in place, never reallocated
-            model(sequences[:, :, t : t + 1], cache=cache)
+    model(sequences[:, :, :10], cache=cache)
+    for t in range(10, 20):  # step by step: written in place, never reallocated
+        model(sequences[:, :, t : t + 1], cache=cache)
     assert (cache.self_kv.data_ptr(), cache.cross_kv.data_ptr()) == buffers and cache.length == 20
 
 
@@ -98,6 +98,7 @@ def test_sampling_is_deterministic(name, demo):
 
 
 @pytest.mark.parametrize("name", SMALL)
+@torch.inference_mode()
 def test_agreement_with_float32_on_the_demo_model(name, demo, sequences):
     reference = demo["float32"].model(sequences[:, :, :-1]).logits[:, :, 0].float()
     logits = demo[name].model(sequences[:, :, :-1]).logits[:, :, 0].float()
