@@ -7,6 +7,10 @@ copy of the same random model; their timings are interleaved (so that a change o
 hits all alike) and the medians are compared with the first dtype's.
 
     python benchmarks/lm_step.py [--threads 2] [--device cpu|cuda] [--batch 1] [--dtypes float32,bfloat16,int8]
+                                 [--clock wall|cpu]
+
+On a machine shared with other work, wall-clock times measure the waits for a core; ``--threads
+1 --clock cpu`` times the work (memory contention still counts).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import copy
 import os
 import statistics
+import time
 
 import torch
 from torch import nn
@@ -33,6 +38,10 @@ def main() -> None:
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     parser.add_argument("--steps", type=int, default=100, help="steps per timing")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timings of each dtype")
+    parser.add_argument(
+        "--clock", default="wall", choices=("wall", "cpu"),
+        help="cpu: CPU seconds of the process instead of wall-clock (on a busy shared machine; use --threads 1)",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -58,7 +67,13 @@ def main() -> None:
 
         return step, floor, cache
 
-    def median_seconds(fn) -> float:  # torch's Timer synchronises CUDA around each block
+    def median_seconds(fn) -> float:
+        if args.clock == "cpu":  # the process's CPU time: the work, not the waits for a core
+            start = time.process_time()
+            for _ in range(args.steps):
+                fn()
+            return (time.process_time() - start) / args.steps
+        # torch's Timer synchronises CUDA around each block
         return Timer("fn()", globals={"fn": fn}, num_threads=args.threads).timeit(args.steps).median
 
     names = args.dtypes.split(",")
@@ -75,6 +90,7 @@ def main() -> None:
                 times[name][1].append(median_seconds(floor))
     base = statistics.median(times[names[0]][0])
     print(f"device={device} threads={args.threads} batch={args.batch} steps={args.steps} rounds={args.rounds} "
+          f"clock={args.clock} "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for name in names:
         step, floor = (statistics.median(t) for t in times[name])
