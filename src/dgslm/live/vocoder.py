@@ -50,8 +50,9 @@ class StreamingVocoder:
         autocast_dtype = self.vocoder.autocast_dtype
         with torch.autocast(self.vocoder.device.type, autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):  # fmt: skip
-            wave = self.vocoder.generator(code, self.speaker)[0]
-        return wave[at * self.hop : (at + 1) * self.hop].float().cpu().numpy()
+            wave = self.vocoder.generator(code, self.speaker).float().cpu()
+        wave = self.vocoder.output_stage.apply(wave, [code[0].cpu()], self.hop)[0]  # gain, silence gate
+        return wave[at * self.hop : (at + 1) * self.hop].numpy()
 
     def skip(self, unit: int) -> None:
         """Add the next unit without synthesising (a frame skipped to catch up)."""

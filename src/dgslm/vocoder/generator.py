@@ -1,5 +1,10 @@
 """The unit HiFi-GAN generator (fairseq ``CodeGenerator``): unit and speaker embeddings, an
-optional duration predictor, transposed-conv upsampling with multi-receptive-field blocks."""
+optional duration predictor, transposed-conv upsampling with multi-receptive-field blocks.
+
+Inference on a CPU runs the convolutions through :mod:`dgslm.onednn` on channels-last data,
+with the leaky ReLU after a block's first conv and the residual sum of its second fused in;
+training (autograd on) and GPUs run the same code with the plain torch ops.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from dgslm.onednn import channels_last, conv1d
 from dgslm.vocoder.config import DurationPredictorConfig, VocoderConfig
 
 LRELU_SLOPE = 0.1  # every LeakyReLU but the one before conv_post, which keeps torch's 0.01
@@ -32,8 +38,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
-            t = conv1(F.leaky_relu(x, LRELU_SLOPE))
-            x = x + conv2(F.leaky_relu(t, LRELU_SLOPE))
+            t = conv1d(F.leaky_relu(x, LRELU_SLOPE), conv1, "leaky_relu", LRELU_SLOPE)
+            x = conv1d(t, conv2, residual=x)
         return x
 
 
@@ -134,13 +140,13 @@ class UnitGenerator(nn.Module):
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """Conditioning frames [B, model_in_dim, T] -> waveform [B, 1, T * hop_size] in (-1, 1)."""
-        x = self.conv_pre(x)
+        x = conv1d(channels_last(x), self.conv_pre)
         n_kernels = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv1d(F.leaky_relu(x, LRELU_SLOPE), up)
             blocks = self.resblocks[i * n_kernels : (i + 1) * n_kernels]
             x = sum(block(x) for block in blocks) / n_kernels
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+        return torch.tanh(conv1d(F.leaky_relu(x), self.conv_post)).contiguous()
 
     def receptive_radius(self) -> int | None:
         """Conditioning frames on either side that one output sample depends on (rounded up),
