@@ -1,11 +1,13 @@
 """Generation speed of the released SpeechDLM configuration (random weights).
 
-Decoder steps per second with the KV cache at batch 1 and 32, fp32 and bf16 weights, against
+Decoder steps per second with the KV cache at batch 1 and 32, float32, bfloat16 and int8 weights
+(``dgslm.lm.precision``; the runs interleaved, medians), against
 (a) a no-cache baseline run in the same process (the whole prefix recomputed every step,
 batch 1, fp32), (b) the real-time budget of 50 steps/s (20 ms units) and (c) the original's
 20.22 ms/step (reference timing.json: fp32, batch 1, 2 CPU threads).
 
-    python benchmarks/generate.py [--device cpu] [--threads 2] [--new-units 200] [--context-window N]
+    python benchmarks/generate.py [--device cpu] [--threads 2] [--new-units 200] [--dtypes float32,bfloat16,int8]
+                                  [--batches 1,32] [--repeats 3] [--context-window N]
 
 With ``--context-window N`` it also times batch-1 fp32 decoding that attends to at most N
 positions (the cache rebuilt from the last N/2 whenever full) against whole-context decoding.
@@ -17,7 +19,12 @@ plus 200 new units is 216 steps).
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
+import itertools
 import json
+import os
+import statistics
 from pathlib import Path
 
 import torch
@@ -26,6 +33,7 @@ from timing import timed  # benchmarks/timing.py
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.lm.precision import set_decoding_dtype
 from dgslm.units.dictionary import Dictionary
 
 REAL_TIME_STEPS = 50.0  # 50 Hz units
@@ -55,7 +63,8 @@ def main() -> None:
     parser.add_argument("--prompt-units", type=int, default=15)
     parser.add_argument("--new-units", type=int, default=200)
     parser.add_argument("--batches", default="1,32")
-    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--dtypes", default="float32,bfloat16,int8", help="decoding dtypes (dgslm.lm.precision)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each dtype and batch")
     parser.add_argument("--context-window", type=int, default=0, help="also time decoding with this window")
     args = parser.parse_args()
     if args.threads:
@@ -78,22 +87,29 @@ def main() -> None:
     print(f"no-cache baseline (fp32, batch 1): {baseline * 1e3:.2f} ms/step")
     if original:
         print(f"original (timing.json, fp32, batch 1): {original:.2f} ms/step")
+    names = args.dtypes.split(",")
+    models = {name: set_decoding_dtype(copy.deepcopy(model), name) for name in names}
+    batches = [int(b) for b in args.batches.split(",")]
+    runs = {}
+    for name, batch in itertools.product(names, batches):
+        prompts = torch.randint(4, 504, (batch, 2, args.prompt_units), device=device)
+        generate_batch(models[name], prompts, GenerationConfig(max_len_b=20, beam=1), dictionary)  # warm-up
+        runs[name, batch] = functools.partial(generate_batch, models[name], prompts, config, dictionary)
+    times = {key: [] for key in runs}
+    for _ in range(args.repeats):  # interleaved, so that a change of machine load hits every run alike
+        for key, run in runs.items():
+            times[key].append(timed(run, device)[1] / steps)
+    print(f"median of {args.repeats} interleaved runs each, load average {os.getloadavg()[0]:.1f}")
     print(f"{'dtype':>9} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'units/s':>8} {'x real time':>11} "
-          f"{'x no-cache':>10} {'x original units/s':>18}")  # fmt: skip
-    for dtype_name in args.dtypes.split(","):
-        dtype = getattr(torch, dtype_name)
-        model.to(dtype)
-        for batch in (int(b) for b in args.batches.split(",")):
-            prompts = torch.randint(4, 504, (batch, 2, args.prompt_units), device=device)
-            generator = torch.Generator(device=device).manual_seed(0)
-            generate_batch(model, prompts, GenerationConfig(max_len_b=20, beam=1), dictionary, generator)
-            _, seconds = timed(lambda: generate_batch(model, prompts, config, dictionary, generator), device)
-            per_step = seconds / steps
-            units_per_s = batch / per_step
-            versus_original = f"{units_per_s / (1e3 / original):18.1f}" if original else f"{'-':>18}"
-            print(f"{dtype_name:>9} {batch:5d} {per_step * 1e3:8.2f} {1 / per_step:8.1f} {units_per_s:8.0f} "
-                  f"{1 / per_step / REAL_TIME_STEPS:11.2f} {baseline / per_step:10.1f} {versus_original}")  # fmt: skip
-        model.to(torch.float32)
+          f"{'x no-cache':>10} {'x ' + names[0]:>10} {'x original units/s':>18}")  # fmt: skip
+    for (name, batch), seconds in times.items():
+        per_step = statistics.median(seconds)
+        units_per_s = batch / per_step
+        versus_first = statistics.median(times[names[0], batch]) / per_step
+        versus_original = f"{units_per_s / (1e3 / original):18.1f}" if original else f"{'-':>18}"
+        print(f"{name:>9} {batch:5d} {per_step * 1e3:8.2f} {1 / per_step:8.1f} {units_per_s:8.0f} "
+              f"{1 / per_step / REAL_TIME_STEPS:11.2f} {baseline / per_step:10.1f} {versus_first:10.2f} "
+              f"{versus_original}")  # fmt: skip
     if args.context_window:
         windowed = GenerationConfig(max_len_b=config.max_len_b, beam=1, context_window=args.context_window)
         whole = timed(lambda: generate_batch(model, prompt1, config, dictionary), device)[1] / steps

@@ -13,8 +13,9 @@ this process. Every side gets ``--threads`` CPU threads.
     ``fairseq-train`` vs ``dgslm train`` (fp32) and ``dgslm train --bf16``. The checkpoint of
     the original's short run is the model of (b).
 (b) greedy decoding (beam 1, no sampling), ms per step (one frame of both channels): the
-    original's hub at batch 1 vs ours at batch 1 and 32, with a check that the batch-1 tokens
-    are the same; batch 32 is also given as units/s against the original's batch 1.
+    original's hub at batch 1 vs ours at batch 1 and 32 in each ``--dtypes`` (float32, bfloat16,
+    int8 decoding weights), with the share of the batch-1 tokens equal to the original's (100 %
+    in float32); batch 32 is also given as units/s against the original's batch 1.
 (c) HuBERT Base features of layer 12 and (d) the unit HiFi-GAN, in fp32 and bf16 autocast:
     the rows of ``vs_original_audio.py`` (same weights, ``--rounds`` interleaved rounds, medians)
     for each of ``--audio-seconds``.
@@ -129,7 +130,7 @@ def training(args, work: Path, data: Path, sizes: dict, timed_runs: bool) -> tup
         _, ckpt = per_update(command, data, work, "fairseq-train", extra, sizes["updates"][:1], args.threads)
         return [], ckpt
     seconds: dict[str, list[float]] = {name: [] for name in trainers}
-    for turn in range(args.rounds):
+    for turn in range(sizes["rounds"]):
         for name, (command, extra) in trainers.items():
             value, save = per_update(command, data, work, f"{name}-r{turn}", extra, sizes["updates"], args.threads)
             seconds[name].append(value)
@@ -151,26 +152,28 @@ def decoding(args, ckpt: Path, data: Path, sizes: dict) -> list[tuple]:
     common = ["--prompt-units", str(n_prompt), "--new-units", str(n_new)]
     original = original_side(args.fairseq_python, args.threads, "sample", str(ckpt), str(data), *common)
     original_ms = original["seconds"] / original["steps"] * 1e3
-    hub = SpeechDLM.from_pretrained(ckpt, "checkpoint_last.pt", data).eval()
     kwargs = {"beam": 1, "sampling": False, "max_len_a": 0, "max_len_b": n_prompt + n_new}
-    hub.generate([hub.encode(original["prompt"])], **{**kwargs, "max_len_b": n_prompt + 5})  # warm-up
     rows = []
-    for batch in (1, 32):
-        prompts = [hub.encode(original["prompt"])] * batch
-        out = []
-        seconds = min(repeated(lambda: out.append(hub.generate(prompts, max_sentences=batch, **kwargs)), 1))
-        hypo = out[-1][0][0]
-        steps = len(hypo["tokens"]["unitA"])
-        if batch == 1:
-            same = {ch: t.tolist() for ch, t in hypo["tokens"].items()} == original["tokens"]
-            print(
-                f"  greedy batch 1: {steps} steps, tokens {'the same as' if same else 'DIFFERENT from'} the original's"
+    for dtype in args.dtypes.split(","):  # decoding weights, see dgslm.lm.precision
+        hub = SpeechDLM.from_pretrained(ckpt, "checkpoint_last.pt", data, dtype=dtype).eval()
+        hub.generate([hub.encode(original["prompt"])], **{**kwargs, "max_len_b": n_prompt + 5})  # warm-up
+        for batch in (1, 32):
+            prompts = [hub.encode(original["prompt"])] * batch
+            out = []
+            seconds = min(repeated(lambda: out.append(hub.generate(prompts, max_sentences=batch, **kwargs)), 1))
+            hypo = out[-1][0][0]
+            steps = len(hypo["tokens"]["unitA"])
+            if batch == 1:
+                ours = torch.stack([hypo["tokens"][ch] for ch in original["tokens"]])
+                same = ours.eq(torch.tensor(list(original["tokens"].values()))).float().mean()
+                print(f"  greedy batch 1, {dtype}: {steps} steps, {100 * same:.1f}% of the tokens the original's")
+            ms = seconds / steps * 1e3
+            rows.append(
+                (f"greedy ms/step, {dtype} batch {batch} (original batch 1)", original_ms, ms, original_ms / ms)
             )
-        ms = seconds / steps * 1e3
-        rows.append((f"greedy ms/step, batch {batch} (original batch 1)", original_ms, ms, original_ms / ms))
-        if batch == 32:
-            units, base = batch / ms * 1e3, 1e3 / original_ms
-            rows.append(("greedy units/s: original batch 1 / ours batch 32", base, units, units / base))
+            if batch == 32:
+                units, base = batch / ms * 1e3, 1e3 / original_ms
+                rows.append((f"greedy units/s: original batch 1 / ours {dtype} batch 32", base, units, units / base))
     print(f"  real time = {1e3 / REAL_TIME_STEPS:.0f} ms/step")
     return rows
 
@@ -182,10 +185,14 @@ def main() -> None:
     parser.add_argument("--fairseq-python", required=True, help="an interpreter whose environment has fairseq")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
-    parser.add_argument("--rounds", type=int, default=1, help="training: turns of the three trainers (medians)")
+    parser.add_argument("--dtypes", default="float32,bfloat16,int8", help="our decoding weights to time")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: train,decode,hubert,vocoder")
     parser.add_argument("--audio-seconds", type=float, nargs="+", help="audio lengths for HuBERT and the vocoder")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds for HuBERT and the vocoder")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds (medians): training turns, HuBERT and the vocoder (1 quick, 3 full)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = (

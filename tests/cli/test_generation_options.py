@@ -95,12 +95,24 @@ def test_every_field_has_a_flag_and_a_non_default_value():
         assert getattr(default, field) != value, field
 
 
-@pytest.mark.parametrize("field", FIELDS)
-def test_sample_cli_passes_every_field(field, seen, prompt, reference, tmp_path):
+def _sample_argv(prompt: dict[str, str], reference, tmp_path) -> list:
     (tmp_path / "in.txt").write_text(str({"audio": "a", **prompt}) + "\n")
     folder = reference / "speechdlm" / "checkpoint"
-    argv = ["sample", "--in-file", tmp_path / "in.txt", "--out-file", tmp_path / "out.txt", "--device", "cpu",
+    return ["sample", "--in-file", tmp_path / "in.txt", "--out-file", tmp_path / "out.txt", "--device", "cpu",
             "--ckpt", folder / "speech_dlm_small.pt", "--data", folder]  # fmt: skip
+
+
+def _generate_argv(prompt: dict[str, str], reference, tmp_path) -> list:
+    codes = tmp_path / "codes.txt"
+    codes.write_text(str({"audio": "a", **prompt}) + "\n")
+    return ["generate", "--units", codes, "-o", tmp_path / "out.wav", "--seconds", SECONDS, "--device", "cpu",
+            "--speech-dlm", reference / "speechdlm" / "checkpoint" / "speech_dlm_small.pt",
+            "--vocoder", reference / "vocoder" / "hifigan_vocoder", "--no-demo"]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_sample_cli_passes_every_field(field, seen, prompt, reference, tmp_path):
+    argv = _sample_argv(prompt, reference, tmp_path)
     baseline = _decoded(seen, *argv)
     assert baseline == GenerationConfig(seed=123)  # the original script's defaults
     flags, value = FLAG_VALUES[field]
@@ -109,11 +121,7 @@ def test_sample_cli_passes_every_field(field, seen, prompt, reference, tmp_path)
 
 @pytest.mark.parametrize("field", FIELDS)
 def test_generate_cli_passes_every_field(field, seen, prompt, reference, tmp_path):
-    codes = tmp_path / "codes.txt"
-    codes.write_text(str({"audio": "a", **prompt}) + "\n")
-    argv = ["generate", "--units", codes, "-o", tmp_path / "out.wav", "--seconds", SECONDS, "--device", "cpu",
-            "--speech-dlm", reference / "speechdlm" / "checkpoint" / "speech_dlm_small.pt",
-            "--vocoder", reference / "vocoder" / "hifigan_vocoder", "--no-demo"]  # fmt: skip
+    argv = _generate_argv(prompt, reference, tmp_path)
     baseline = _decoded(seen, *argv)
     length = len(prompt["unitA"].split()) + FRAMES
     assert baseline == dataclasses.replace(GENERATE_DEFAULTS, seed=123, max_len_b=length, units_only=True)
@@ -123,6 +131,26 @@ def test_generate_cli_passes_every_field(field, seen, prompt, reference, tmp_pat
             main(["generate", *map(str, argv[1:]), *flags])
         return
     assert _decoded(seen, *argv, *flags) == dataclasses.replace(baseline, **{field: value})
+
+
+@pytest.mark.parametrize("argv", [_sample_argv, _generate_argv])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int8"])
+def test_dtype_flag_reaches_the_decoder(argv, dtype, monkeypatch, prompt, reference, tmp_path):
+    """``--dtype`` is a loading option, not a GenerationConfig field: the model that decoding
+    receives has that dtype (float32 without the flag)."""
+    from dgslm.lm.precision import DTYPES, decoding_dtype
+
+    models = []
+
+    def record(model, *args, **kwargs):
+        models.append(decoding_dtype(model))
+        raise Decoding
+
+    monkeypatch.setattr("dgslm.lm.hub.generate_batch", record)
+    flags = [] if dtype == "float32" else ["--dtype", dtype]
+    with pytest.raises(Decoding):
+        main([str(arg) for arg in [*argv(prompt, reference, tmp_path), *flags]])
+    assert models == [dtype] and dtype in DTYPES
 
 
 @pytest.mark.parametrize("field", FIELDS)

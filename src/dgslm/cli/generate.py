@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from dgslm.cli.options import (
+    add_dtype_argument,
     add_sampling_arguments,
     add_stereo_input_arguments,
     add_synthesis_arguments,
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_sampling_arguments(sampling, DIALOGUE_DEFAULTS)
     add_synthesis_arguments(parser)
+    add_dtype_argument(parser)
 
 
 def output_paths(output: Path, lines: int, samples: int, per_line: bool) -> list[list[Path]]:
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         records = list(iter_code_file(args.units))  # (line number, record)
         if not records:
             raise DgslmError("no lines in the code file", args.units)
-    pipe = DialoguePipeline.from_pretrained(paths, args.device, (args.channel1_spk, args.channel2_spk))
+    pipe = DialoguePipeline.from_pretrained(paths, args.device, (args.channel1_spk, args.channel2_spk), args.dtype)
     channels = pipe.lm.channels
     if records is None:
         prompts = [pipe.encode_ids(wave, path=args.prompt)]

@@ -73,6 +73,15 @@ def add_sampling_arguments(group: argparse._ArgumentGroup, defaults: Mapping[str
     )  # fmt: skip
 
 
+def add_dtype_argument(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--dtype``: the SpeechDLM's weights for decoding (a loading option, not a GenerationConfig field)."""
+    group.add_argument(
+        "--dtype", default="float32", choices=("float32", "bfloat16", "int8"),
+        help="SpeechDLM weights for decoding: float32 (default, as trained), bfloat16, or int8 (weight-only "
+             "quantised linear layers, bfloat16 activations); smaller is faster (ours, see docs/speed-dtype.md)",
+    )  # fmt: skip
+
+
 def add_model_arguments(group: argparse._ArgumentGroup) -> None:
     """The model path flags of the audio commands (see :mod:`dgslm.models.resolve`)."""
     group.add_argument("--hubert", help="HuBERT checkpoint (.pt) or converted folder")

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dgslm.cli.options import add_output_arguments, add_sampling_arguments, generation_config
+from dgslm.cli.options import add_dtype_argument, add_output_arguments, add_sampling_arguments, generation_config
 from dgslm.errors import DgslmError
 from dgslm.units.codes import FORMATS, iter_code_file, write_code_file
 
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--verbose", action="store_true", help="log the prompts, hypotheses and their scores")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    add_dtype_argument(parser)
     parser.add_argument("--format", default="python", choices=FORMATS, help="output lines: python str(dict) or jsonl")
     add_output_arguments(parser.add_argument_group("output length"))
     add_sampling_arguments(parser.add_argument_group("sampling"))
@@ -84,9 +85,11 @@ def sample_prompts(args: argparse.Namespace) -> int:
         raise DgslmError("no such checkpoint file or folder", ckpt)
     data = Path(args.data).resolve() if args.data else (ckpt if ckpt.is_dir() else ckpt.parent)
     if ckpt.is_dir():
-        hub = SpeechDLM.from_pretrained(ckpt, data_name_or_path=data)
+        hub = SpeechDLM.from_pretrained(ckpt, data_name_or_path=data, dtype=args.dtype)
     else:
-        hub = SpeechDLM.from_pretrained(ckpt.parent, checkpoint_file=ckpt.name, data_name_or_path=data)
+        hub = SpeechDLM.from_pretrained(
+            ckpt.parent, checkpoint_file=ckpt.name, data_name_or_path=data, dtype=args.dtype
+        )
     if distributed.launched():
         device = distributed.init(args.device, timeout=distributed.JOB_TIMEOUT)
     else:

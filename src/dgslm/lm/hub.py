@@ -49,6 +49,7 @@ from dgslm.lm.generate import (
     with_options,
 )
 from dgslm.lm.model import SpeechDLMModel, SpeechDLMOutput
+from dgslm.lm.precision import dtype_name, set_decoding_dtype
 from dgslm.units.dictionary import Dictionary
 from dgslm.units.unit_files import tokenize_line
 
@@ -77,14 +78,18 @@ class SpeechDLM:
         model_name_or_path: str | os.PathLike,
         checkpoint_file: str = "checkpoint_best.pt",
         data_name_or_path: str | os.PathLike = ".",
+        dtype: str | torch.dtype | None = None,
     ) -> SpeechDLM:
         """Load ``model_name_or_path/checkpoint_file`` (an original ``.pt``) with the
         ``dict.<channel>.txt`` files of ``data_name_or_path`` (relative to the model folder when
         it starts with "."), or one of our folders (``model.safetensors`` + ``config.json``). In
-        eval mode, as the original's hub."""
+        eval mode, as the original's hub; ``dtype`` ``"bfloat16"`` or ``"int8"`` makes the weights
+        smaller for faster decoding (see :mod:`dgslm.lm.precision`; default float32)."""
+        dtype = dtype_name(dtype)  # an unknown dtype fails before the weights are read
         root = Path(model_name_or_path)
         if root.is_dir() and is_pretrained_folder(root):
-            return cls(*load_pretrained(root), training_block_length(root)).eval()
+            model, dicts = load_pretrained(root)
+            return cls(set_decoding_dtype(model, dtype), dicts, training_block_length(root)).eval()
         path = root / checkpoint_file if root.is_dir() else root
         data = Path(data_name_or_path)
         if str(data_name_or_path).startswith("."):
@@ -96,8 +101,8 @@ class SpeechDLM:
                 cfg = dataclasses.replace(cfg, channels=discover_channels(data))
             except ValueError as err:  # fewer than 2 channels
                 raise DgslmError(str(err), data) from None
-        dicts = load_model_dictionaries(data, cfg)
-        return cls(build_model(cfg, state, path), dicts, training_block_length(raw_cfg)).eval()
+        model = set_decoding_dtype(build_model(cfg, state, path), dtype)
+        return cls(model, load_model_dictionaries(data, cfg), training_block_length(raw_cfg)).eval()
 
     def resolve_window(self, config: GenerationConfig) -> GenerationConfig:
         """``config`` with a context window of None (the model's own) set to :attr:`block_length`."""

@@ -101,12 +101,14 @@ class DialoguePipeline:
         paths: ModelPaths | None = None,
         device: str | torch.device | None = None,
         speakers: Sequence[int] = (0, 4),
+        dtype: str | torch.dtype | None = None,
         **flags,
     ) -> DialoguePipeline:
         """Load the models from ``paths``, or from :func:`resolve_model_paths` (``flags``: hubert,
         km, layer, speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, cache, demo, models, no_demo).
         Without HuBERT paths (``models=("speech_dlm", "hifigan")``) there is no encoder: the
-        pipeline then starts from units only."""
+        pipeline then starts from units only. ``dtype``: the SpeechDLM's decoding weights
+        (float32, bfloat16 or int8, see :mod:`dgslm.lm.precision`)."""
         paths = paths or resolve_model_paths(**flags)
         device = pick_device(device)
         start = time.perf_counter()
@@ -114,7 +116,8 @@ class DialoguePipeline:
         if paths.hubert is not None:
             encoder = UnitEncoder.from_pretrained(paths.hubert, paths.kmeans, paths.layer, device)
         data = paths.speech_dlm_data
-        lm = SpeechDLM.from_pretrained(paths.speech_dlm, data_name_or_path=Path(data).resolve() if data else ".")
+        lm = SpeechDLM.from_pretrained(paths.speech_dlm, data_name_or_path=Path(data).resolve() if data else ".",
+                                       dtype=dtype)  # fmt: skip
         vocoder = UnitVocoder.from_pretrained(paths.vocoder, paths.vocoder_cfg, device)
         logger.info("loaded the models in %.1f s (%s) on %s", time.perf_counter() - start,
                     ", ".join(f"{m}: {s}" for m, s in paths.sources.items()), device)  # fmt: skip
