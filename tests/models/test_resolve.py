@@ -134,25 +134,23 @@ def test_no_demo_flag_and_environment(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("no_demo", ["flag", "environment"])
 def test_generate_reports_missing_models_before_importing_torch(tmp_path, reference, no_demo):
-    """The CLI resolves the files first: one line, exit 1, torch never imported, well under 1 s.
+    """The CLI resolves the files first: one line, exit 1, torch never imported (so it answers at once).
     With the demo turned off this holds even where the bundled demo exists."""
     prompt, out_wav = str(reference / "audio" / "stereo_test.wav"), str(tmp_path / "o.wav")
     flags = ["--no-demo"] if no_demo == "flag" else []
     code = (
-        "import sys, time\n"
+        "import sys\n"
         "from dgslm.cli.main import main\n"
-        "start = time.perf_counter()\n"
         f"rc = main(['generate', {prompt!r}, '-o', {out_wav!r}, *{flags!r}])\n"
-        "print(rc, 'torch' in sys.modules, time.perf_counter() - start)\n"
+        "print(rc, 'torch' in sys.modules)\n"
     )
     env = {**os.environ, "DGSLM_HOME": str(tmp_path / "home")}
     env.pop("DGSLM_NO_DEMO", None)
     if no_demo == "environment":
         env["DGSLM_NO_DEMO"] = "1"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
-    rc, torch_imported, seconds = out.stdout.split()
+    rc, torch_imported = out.stdout.split()
     assert (rc, torch_imported) == ("1", "False")
-    assert float(seconds) < 1.0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dgslm generate: error: model files not found")
     assert "dgslm download" in lines[0] and str(tmp_path / "home") in lines[0]
