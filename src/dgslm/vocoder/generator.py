@@ -12,6 +12,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from dgslm.vocoder.config import DurationPredictorConfig, VocoderConfig
+from dgslm.vocoder.conv import Conv1d
 
 LRELU_SLOPE = 0.1  # every LeakyReLU but the one before conv_post, which keeps torch's 0.01
 CHUNK_FRAMES = 1000  # conditioning frames decoded at once (20 s of speech; bounds the activations' memory)
@@ -23,11 +24,10 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilations: list[int]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2)
-            for d in dilations
+            Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2) for d in dilations
         )
         self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+            Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ class UnitGenerator(nn.Module):
         self.dur_predictor = DurationPredictor(cfg.dur_predictor_params) if cfg.dur_predictor_params else None
 
         c0 = cfg.upsample_initial_channel
-        self.conv_pre = nn.Conv1d(cfg.model_in_dim, c0, 7, padding=3)
+        self.conv_pre = Conv1d(cfg.model_in_dim, c0, 7, padding=3)
         self.ups = nn.ModuleList(
             nn.ConvTranspose1d(c0 // 2**i, c0 // 2 ** (i + 1), k, stride=u, padding=(k - u) // 2)
             for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes))
@@ -94,7 +94,7 @@ class UnitGenerator(nn.Module):
             for i in range(len(self.ups))
             for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)
         )
-        self.conv_post = nn.Conv1d(c0 // 2 ** len(self.ups), 1, 7, padding=3)
+        self.conv_post = Conv1d(c0 // 2 ** len(self.ups), 1, 7, padding=3)
 
     def weight_norm_convs(self) -> list[nn.Module]:
         """The convs that carry weight norm in the original (all but the embeddings and predictor)."""
