@@ -4,8 +4,10 @@ Every operation here takes the next samples of its input stream, ``(B, C, n)`` w
 (0 included), and returns the next samples of its output stream. It emits output ``t`` once
 its input up to ``t + delay`` has arrived; an offline (non-causal) convolution reads
 ``padding`` samples on the right, so with ``delay = padding`` the stream is exactly the offline
-output, and with a smaller ``delay`` the taps that would read beyond ``t + delay`` read zeros
-(as the offline convolution does past the end of a sequence): a look-ahead truncation. The left
+output, whatever the sizes of the steps. With a smaller ``delay`` the taps that read past the
+input received so far read zeros (as the offline convolution does past the end of a sequence):
+a look-ahead truncation, whose output depends on the steps' sizes (one frame per step in the
+measurements of ``docs/live.md``). The left
 context is always complete (a cache of the inputs still needed, zeros before the start of the
 stream as offline), so the state is explicit and small: :meth:`reset` empties it.
 """
