@@ -224,7 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     audio = person_audio(args.seconds)
-    torch.inference_mode().__enter__()
+    torch.set_grad_enabled(False)  # inference only
     if args.vocoder_speed:
         vocoder_speed(args.vocoder_speed)
         return
