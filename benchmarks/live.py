@@ -19,6 +19,9 @@ pipeline (encode the whole file, generate the model's channel, vocode) on the sa
     nice python benchmarks/live.py --vocoder-speed 100         # window vs exact stream, per frame
 
 ``--bf16``: HuBERT and the vocoder under bf16 autocast (CPUs with avx512_bf16/AMX).
+``--clock cpu`` (with ``--threads 1``) times with the thread's CPU time instead of the wall
+clock: on a shared, overloaded machine the wall clock mostly measures waiting for a core, the
+CPU time what a frame costs on a free one (memory and cache contention still count).
 Every figure is printed with the load average of the machine when it was taken (a shared
 machine's figures are only as good as its load).
 ``--agreement``: per unit look-ahead, the share of frames whose streaming unit equals the
@@ -36,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timing import timed  # benchmarks/timing.py
 
 from dgslm.audio import load_audio
 from dgslm.encoder.features import HubertFeatures
@@ -58,6 +60,8 @@ from dgslm.vocoder.streaming import StreamingGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "reference"
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+clock = CLOCKS["wall"]  # --clock: what per-frame compute is measured with
 HUBERT_BASE_LAYER = 6
 
 
@@ -92,6 +96,13 @@ def released_pipeline(bf16: bool) -> DialoguePipeline:
     return DialoguePipeline(hubert_base_encoder(bf16), lm.eval(), vocoder)
 
 
+def conditions() -> str:
+    """The clock and the machine's load average (1 / 5 / 15 min), printed with every figure."""
+    return f"{'wall' if clock is CLOCKS['wall'] else 'CPU'} clock, load average " + " / ".join(
+        f"{x:.1f}" for x in os.getloadavg()
+    )
+
+
 def timed_stages(session: DuplexSession) -> dict[str, list[float]]:
     """Wrap the three stages of ``session`` so that each call's ms is recorded."""
     spent: dict[str, list[float]] = {"units": [], "dialogue": [], "vocoder": []}
@@ -101,9 +112,9 @@ def timed_stages(session: DuplexSession) -> dict[str, list[float]]:
 
         @functools.wraps(inner)
         def wrapper(*args, _inner=inner, _name=name):
-            start = time.perf_counter()
+            start = clock()
             out = _inner(*args)
-            spent[_name].append((time.perf_counter() - start) * 1000)
+            spent[_name].append((clock() - start) * 1000)
             return out
 
         setattr(owner, method, wrapper)
@@ -122,11 +133,14 @@ def offline_seconds(pipe: DialoguePipeline, audio: np.ndarray) -> float:
         ((hypo,),) = generate_batch(pipe.lm.model, prompt, config, d, make_generator(0, pipe.lm.device))
         pipe.vocoder.code2wav([max(0, int(d[int(i)])) if d[int(i)].isdigit() else 0 for i in hypo.tokens[1]])
 
-    return timed(run)[1]
+    start = clock()
+    run()
+    return clock() - start
 
 
 def bench(name: str, pipe: DialoguePipeline, audio: np.ndarray, **engine) -> None:
     session = DuplexSession(pipe.encoder, pipe.lm, pipe.vocoder, GenerationConfig(context_window=512, seed=0), **engine)
+    session.clock = clock
     for i in range(0, 20 * 320, 320):  # warm-up
         session.step(audio[i : i + 320])
     session.reset()
@@ -137,8 +151,7 @@ def bench(name: str, pipe: DialoguePipeline, audio: np.ndarray, **engine) -> Non
     stages = ", ".join(f"{k} p50 {np.percentile(v, 50):.1f} / p95 {np.percentile(v, 95):.1f} ms"
                        for k, v in spent.items() if v)  # fmt: skip
     offline = offline_seconds(pipe, audio) / (len(audio) / 16000)
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{name} ({torch.get_num_threads()} threads, load average {load}): latency {stats['algorithmic_latency_ms']:.0f} ms, compute per 20 ms frame p50 "
+    print(f"{name} ({torch.get_num_threads()} threads, {conditions()}): latency {stats['algorithmic_latency_ms']:.0f} ms, compute per 20 ms frame p50 "
           f"{stats['compute_ms_p50']:.1f} / p95 {stats['compute_ms_p95']:.1f} / max {stats['compute_ms_max']:.1f} ms, "
           f"late {stats['late_frames']}/{stats['frames']}, RTF {stats['real_time_factor']:.2f} "
           f"(offline pipeline RTF {offline:.2f}: live/offline {stats['real_time_factor'] / offline:.1f}x)")  # fmt: skip
@@ -200,13 +213,13 @@ def vocoder_speed(frames: int) -> None:
             spent: dict[str, list[float]] = {mode: [] for mode in modes}
             for i, unit in enumerate(units):
                 for mode, voc in modes.items():
-                    seconds = timed(lambda voc=voc: voc.push(unit))[1]
+                    start = clock()
+                    voc.push(unit)
                     if i >= 30:  # after warm-up
-                        spent[mode].append(seconds * 1000)
-            load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+                        spent[mode].append((clock() - start) * 1000)
             cells = ", ".join(f"{mode} p50 {np.percentile(v, 50):.2f} / p95 {np.percentile(v, 95):.2f} ms"
                               for mode, v in spent.items())  # fmt: skip
-            print(f"vocoder {name} {'bf16' if dtype else 'fp32'} (load average {load}): {cells}")
+            print(f"vocoder {name} {'bf16' if dtype else 'fp32'} ({conditions()}): {cells}")
 
 
 def main() -> None:
@@ -218,11 +231,17 @@ def main() -> None:
     parser.add_argument("--hubert-context", type=int, default=10, help="left-context frames of streaming HuBERT")
     parser.add_argument("--vocoder-lookahead", type=int, default=2, help="21 or more: the exact stream")
     parser.add_argument("--vocoder-context", type=int, default=4)
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="cpu: the thread's CPU time (with --threads 1: a frame's cost on a free core of a busy machine)")  # fmt: skip
     parser.add_argument("--agreement", action="store_true")
     parser.add_argument("--vocoder-window", action="store_true", help="streaming vs offline vocoder, per window")
     parser.add_argument("--vocoder-speed", type=int, default=0, metavar="FRAMES", help="vocoder modes' compute")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global clock
+    clock = CLOCKS[args.clock]
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu measures one thread: give --threads 1")
     audio = person_audio(args.seconds)
     torch.set_grad_enabled(False)  # inference only
     if args.vocoder_speed:
