@@ -60,13 +60,10 @@ class StreamingVocoder:
     def push(self, unit: int) -> np.ndarray | None:
         """Add the next unit; return the ``hop`` samples of frame ``pushed - 1 - lookahead``
         (None during the first ``lookahead`` frames)."""
-        self.units.append(int(unit))
-        self.pending.append(int(unit))
-        self.pushed += 1
+        self.skip(unit)
         frame = self.pushed - 1 - self.lookahead
         if self.stream is not None:
             return self._stream(frame)
-        self.pending.clear()
         if frame < 0:
             return None
         at = len(self.units) - 1 - self.lookahead  # the frame's index in the window
@@ -78,7 +75,8 @@ class StreamingVocoder:
         """Add the next unit without synthesising (a frame skipped to catch up). An exact stream
         runs the skipped units with the next :meth:`push`, in one call (its state must see them)."""
         self.units.append(int(unit))
-        self.pending.append(int(unit))
+        if self.stream is not None:
+            self.pending.append(int(unit))
         self.pushed += 1
 
     def _stream(self, frame: int) -> np.ndarray | None:
