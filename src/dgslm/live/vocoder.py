@@ -10,7 +10,8 @@ the look-ahead:
   (up to float rounding), at the price of 420 ms of latency;
 - shorter look-aheads (the live default, 2 units): each new unit, the generator runs on a
   window of ``context`` units cached on the left, the frame, and ``lookahead`` on the right,
-  and keeps the frame's ``hop`` samples. After ``context`` frames of warm-up the stream equals
+  and keeps the frame's ``hop`` samples (computing, stage by stage, only the samples those
+  depend on: :func:`~dgslm.vocoder.streaming.frame_crops`). After ``context`` frames of warm-up the stream equals
   offline vocoding within the error measured in ``docs/live.md`` (the tests hold it to that
   tolerance). A layer-by-layer stream with a short look-ahead (zeros for the samples not yet
   there) was measured far worse than this window at every look-ahead under 12 units.
@@ -23,7 +24,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from dgslm.vocoder.streaming import StreamingGenerator, exact_lookahead
+from dgslm.vocoder.streaming import StreamingGenerator, exact_lookahead, frame_crops
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 
@@ -41,6 +42,7 @@ class StreamingVocoder:
         self.speaker = vocoder.speaker_tensor([speaker])
         self.stream = StreamingGenerator(vocoder.generator) if lookahead >= exact_lookahead(vocoder.generator) else None
         self.units: deque[int] = deque(maxlen=context + 1 + lookahead)
+        self.crops: dict[tuple[int, int], tuple[list[tuple[slice, slice]], slice]] = {}  # frame_crops per window
         self.reset()
 
     @property
@@ -67,9 +69,14 @@ class StreamingVocoder:
         if frame < 0:
             return None
         at = len(self.units) - 1 - self.lookahead  # the frame's index in the window
+        key = (len(self.units), at)
+        if key not in self.crops:  # a few keys: the window grows to its size in the first frames
+            self.crops[key] = frame_crops(self.vocoder.generator, *key)
+        crops, samples = self.crops[key]
         with self._autocast():
-            wave = self.vocoder.generator(self._code(self.units), self.speaker)[0]
-        return wave[at * self.hop : (at + 1) * self.hop].float().cpu().numpy()
+            x = self.vocoder.generator.conditioning(self._code(self.units), self.speaker)
+            wave = self.vocoder.generator.decode(x, crops)[0, 0, samples]
+        return wave.float().cpu().numpy()
 
     def skip(self, unit: int) -> None:
         """Add the next unit without synthesising (a frame skipped to catch up). An exact stream

@@ -56,6 +56,32 @@ def exact_lookahead(generator: UnitGenerator) -> int:
     return math.ceil(stream_delay(generator) / generator.cfg.hop_size)
 
 
+def frame_crops(generator: UnitGenerator, length: int, frame: int) -> tuple[list[tuple[slice, slice]], slice]:
+    """What output frame ``frame`` of a ``length``-frame :meth:`UnitGenerator.decode` depends on:
+    the ``crops`` of each stage (its upsampled samples, its output samples) and the frame's slice
+    of the cropped output. Decoding with them gives the frame's samples of the whole decode
+    (the live vocoder's window: the late, fast stages then compute little more than the frame)."""
+    g, hop = generator, generator.cfg.hop_size
+    lo, hi = frame * hop - g.conv_post.padding[0], (frame + 1) * hop + g.conv_post.padding[0]
+    ranges = []  # per stage, from the last: global ranges of its upsampled and output samples kept
+    spans = [max(map(block_delay, stage)) for stage in stages(g)]
+    for i in reversed(range(len(g.ups))):
+        size = length * math.prod(g.cfg.upsample_rates[: i + 1])
+        out = (max(0, lo), min(size, hi))
+        upsampled = (max(0, out[0] - spans[i]), min(size, out[1] + spans[i]))
+        ranges.append((upsampled, out))
+        (k,), (u,), (p,) = g.ups[i].kernel_size, g.ups[i].stride, g.ups[i].padding
+        lo, hi = -((k - 1 - p - upsampled[0]) // u), (upsampled[1] - 1 + p) // u + 1  # the inputs they read
+    crops, start = [], 0  # start: global index of the first sample kept
+    for (upsampled, out), rate in zip(reversed(ranges), g.cfg.upsample_rates):
+        start *= rate
+        crops.append(
+            (slice(upsampled[0] - start, upsampled[1] - start), slice(out[0] - upsampled[0], out[1] - upsampled[0]))
+        )
+        start = out[0]
+    return crops, slice(frame * hop - start, (frame + 1) * hop - start)
+
+
 class StreamingResBlock:
     """A :class:`ResBlock` on a stream, ``delay`` samples behind (its own delay, or more to wait
     for the wider blocks it is averaged with)."""
