@@ -10,7 +10,7 @@ from torch import nn
 from dgslm.models.resolve import DEMO_DIR
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
-from dgslm.vocoder.streaming import StreamingGenerator, exact_lookahead, stream_delay
+from dgslm.vocoder.streaming import StreamingGenerator, exact_lookahead, frame_crops, stream_delay
 from dgslm.vocoder.streaming_ops import StreamingConv, StreamingConvTranspose
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
@@ -123,3 +123,19 @@ def test_transposed_conv_on_a_stream():
         out = torch.cat([op(x[:, :, i : i + n]) for i, n in ((0, 1), (1, 2), (3, 1), (4, 16))], dim=2)
     assert out.shape[2] == 20 * 5 - 3
     torch.testing.assert_close(out, offline[:, :, : out.shape[2]])
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("name", ["demo", "full_size"])
+def test_frame_crops_decode_what_one_frame_depends_on(request, name):
+    """Decoding with a frame's crops gives that frame of the whole decode, for every window
+    length and position (the live vocoder's window)."""
+    generator = request.getfixturevalue(name)
+    code = torch.randint(0, 100, (1, 9), generator=torch.Generator().manual_seed(4))
+    cond = generator.conditioning(code, None if generator.spkr is None else torch.tensor([1]))
+    for length in (1, 2, 7, 9) if name == "demo" else (7,):
+        whole = generator.decode(cond[:, :, :length])[0, 0]
+        for frame in range(length):
+            crops, samples = frame_crops(generator, length, frame)
+            cropped = generator.decode(cond[:, :, :length], crops)[0, 0, samples]
+            torch.testing.assert_close(cropped, whole[frame * 320 : (frame + 1) * 320], atol=1e-5, rtol=0)
