@@ -19,13 +19,13 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from dgslm.vocoder.generator import LRELU_SLOPE, ResBlock, UnitGenerator
 from dgslm.vocoder.streaming_ops import Delay, StreamingConv, StreamingConvTranspose, StreamingOp
 
 
-def _waits(conv, reach: float) -> int:
+def _waits(conv: nn.Module, reach: float) -> int:
     """Samples a conv (or transposed conv) waits for on the right: ``reach`` of its padding."""
     return math.floor(reach * conv.padding[0])
 
