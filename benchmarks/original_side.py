@@ -5,8 +5,10 @@ own code and prints one JSON line on stdout:
 
 - ``sample CKPT_DIR DATA_DIR --batch B --prompt-units P --new-units N``: greedy decoding with
   the original's ``SpeechDLM`` hub (``hub.generate``, beam 1, no sampling);
-- ``hubert --seconds S``: fairseq ``HubertModel`` (HuBERT Base, random weights) features of
-  layer 12 (``extract_features(output_layer=12)``, no mask, inference mode);
+- ``hubert --seconds S [--save DIR]``: fairseq ``HubertModel`` (HuBERT Base, random weights)
+  features of layer 12 (``extract_features(output_layer=12)``, no mask, inference mode); with
+  ``--save``, its weights (``weights.pt``), the input (``wave.pt``) and the features
+  (``features.pt``, [1, T, 768]) for dgslm to compare;
 - ``vocoder OUT_DIR --seconds S``: writes a random-weight unit HiFi-GAN checkpoint and its
   ``config.json`` into OUT_DIR (for dgslm to load the same weights), then times
   ``CodeHiFiGANVocoder`` on the two channels one by one (as the original vocodes a dialogue).
@@ -83,6 +85,12 @@ def hubert(args: argparse.Namespace) -> dict:
     run = lambda: model.extract_features(wave, padding_mask=None, mask=False, output_layer=12)[0]  # noqa: E731
     run()  # warm-up
     feats, seconds = best_of(run, args.repeats)
+    if args.save:
+        out = Path(args.save)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), out / "weights.pt")
+        torch.save(wave, out / "wave.pt")
+        torch.save(feats, out / "features.pt")
     return {"seconds": seconds, "frames": feats.shape[1], "dim": feats.shape[2]}
 
 
@@ -122,6 +130,7 @@ def main() -> None:
     s.add_argument("--seed", type=int, default=0)
     h = sub.add_parser("hubert")
     h.add_argument("--seconds", type=float, default=10.0)
+    h.add_argument("--save", help="a folder for the weights, input and features")
     v = sub.add_parser("vocoder")
     v.add_argument("out_dir")
     v.add_argument("--seconds", type=float, default=10.0)

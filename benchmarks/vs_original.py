@@ -15,13 +15,14 @@ this process. Every side gets ``--threads`` CPU threads.
 (b) greedy decoding (beam 1, no sampling), ms per step (one frame of both channels): the
     original's hub at batch 1 vs ours at batch 1 and 32, with a check that the batch-1 tokens
     are the same; batch 32 is also given as units/s against the original's batch 1.
-(c) HuBERT Base features of layer 12 (random weights): fairseq ``HubertModel`` vs ours.
-(d) the unit HiFi-GAN: ``CodeHiFiGANVocoder`` vs ``UnitVocoder`` on the same weights (the
-    original's random checkpoint), both channels, with the largest output difference.
+(c) HuBERT Base features of layer 12 and (d) the unit HiFi-GAN, in fp32 and bf16 autocast:
+    the rows of ``vs_original_audio.py`` (same weights, ``--rounds`` interleaved rounds, medians)
+    for each of ``--audio-seconds``.
 
 ``--quick`` shrinks everything (training blocks of 256 tokens, 1 vs 3 updates, 50 new units,
-2 s of audio) so the whole run takes a few minutes; the default is the full protocol of issue
-18 (``--max-tokens 2048 --tokens-per-sample 1024``, 2 vs 6 updates, 200 new units, 10 s).
+2 s of audio, one round) so the whole run takes a few minutes; the default is the full protocol
+of issue 18 (``--max-tokens 2048 --tokens-per-sample 1024``, 2 vs 6 updates, 200 new units,
+10 s and 60 s of audio, 3 rounds).
 """
 
 from __future__ import annotations
@@ -157,46 +158,26 @@ def decoding(args, ckpt: Path, data: Path, sizes: dict) -> list[tuple]:
     return rows
 
 
-@torch.inference_mode()
-def hubert(args, sizes: dict) -> list[tuple]:
-    from dgslm.encoder.hubert import Hubert, HubertConfig
-
-    seconds = sizes["audio_seconds"]
-    original = original_side(args.fairseq_python, args.threads, "hubert", "--seconds", str(seconds))
-    model = Hubert(HubertConfig()).eval()
-    wave = 0.1 * torch.randn(1, int(seconds * 16_000))
-    model.extract_features(wave, 12)  # warm-up
-    ours = min(repeated(lambda: model.extract_features(wave, 12), 1))
-    return [(f"HuBERT Base layer 12, {seconds:g} s audio (s)", original["seconds"], ours, original["seconds"] / ours)]
-
-
-def vocoder(args, work: Path, sizes: dict) -> list[tuple]:
-    from dgslm.vocoder.unit_vocoder import UnitVocoder
-
-    seconds, folder = sizes["audio_seconds"], work / "vocoder"
-    original = original_side(args.fairseq_python, args.threads, "vocoder", str(folder), "--seconds", str(seconds))
-    ours = UnitVocoder.from_pretrained(folder / "g_00000000", folder / "config.json")
-    codes = list(torch.load(folder / "codes.pt"))
-    wave = ours.codes2wav(codes, (0, 0))  # warm-up
-    took = min(repeated(lambda: ours.codes2wav(codes, (0, 0)), 1))
-    diff = float((wave - torch.load(folder / "original_wave.pt")).abs().max())
-    print(f"  vocoder: max |ours - original| = {diff:.2e}")
-    return [(f"unit HiFi-GAN, 2 x {seconds:g} s (s)", original["seconds"], took, original["seconds"] / took)]
-
-
 def main() -> None:
+    from vs_original_audio import audio_rows  # benchmarks/vs_original_audio.py (which imports this module)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fairseq-python", required=True, help="an interpreter whose environment has fairseq")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: train,decode,hubert,vocoder")
+    parser.add_argument("--audio-seconds", type=float, nargs="+", help="audio lengths for HuBERT and the vocoder")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds for HuBERT and the vocoder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = (
-        {"max_tokens": 512, "tokens_per_sample": 256, "updates": (1, 3), "new_units": 50, "audio_seconds": 2.0}
+        {"max_tokens": 512, "tokens_per_sample": 256, "updates": (1, 3), "new_units": 50, "audio_seconds": [2.0], "rounds": 1}
         if args.quick
-        else {"max_tokens": 2048, "tokens_per_sample": 1024, "updates": (2, 6), "new_units": 200, "audio_seconds": 10.0}
-    )
+        else {"max_tokens": 2048, "tokens_per_sample": 1024, "updates": (2, 6), "new_units": 200,
+              "audio_seconds": [10.0, 60.0], "rounds": 3}
+    )  # fmt: skip
+    sizes["audio_seconds"] = args.audio_seconds or sizes["audio_seconds"]
+    sizes["rounds"] = args.rounds or sizes["rounds"]
     skip = set(filter(None, args.skip.split(",")))
     print(f"{'quick' if args.quick else 'full'} protocol, {args.threads} threads, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
@@ -207,11 +188,11 @@ def main() -> None:
         print("(a) training" + (" (the original's short run only, for its checkpoint)" if "train" in skip else ""))
         rows, ckpt = training(args, work, data, sizes, "train" not in skip)
         show(rows)
-        for name, part in (("decode", lambda: decoding(args, ckpt, data, sizes)), ("hubert", lambda: hubert(args, sizes)),
-                           ("vocoder", lambda: vocoder(args, work, sizes))):  # fmt: skip
-            if name not in skip:
-                print(f"({name})", flush=True)
-                show(part())
+        if "decode" not in skip:
+            print("(decode)", flush=True)
+            show(decoding(args, ckpt, data, sizes))
+        print("(hubert, vocoder)", flush=True)
+        show(audio_rows(args.fairseq_python, args.threads, sizes["audio_seconds"], sizes["rounds"], skip, work))
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

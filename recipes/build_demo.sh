@@ -7,7 +7,8 @@
 #   preprocess  dgslm preprocess     per-channel unit files -> binarised SpeechDLM dataset
 #   train       dgslm train          a small SpeechDLM (edge units + delayed durations, cross heads)
 #   vocoder     dgslm train-vocoder  a small unit HiFi-GAN on the same units and audio
-#   bundle      make_bundle.py       both models -> safetensors folders (dgslm convert), k-means, bundle.json
+#   bundle      make_bundle.py       both models -> safetensors folders (dgslm convert), k-means, bundle.json;
+#                                    the vocoder's output stage (silence gate, gain) set on the valid split
 #   heldout     synth-corpus, encode new dialogues for the turn-taking check: heldout (seed SEED+1,
 #                                    HELDOUT_HOURS) to report on, tuning (seed SEED+2, TUNING_HOURS) to
 #                                    choose decoding settings on; not a default step (evaluate_demo.sh runs it)
@@ -66,6 +67,8 @@ VOC_BATCH=${VOC_BATCH:-4}
 VOC_CHANNELS=${VOC_CHANNELS:-128}
 VOC_DISC_SCALE=${VOC_DISC_SCALE:-0.125}
 VOC_SAVE_EVERY=${VOC_SAVE_EVERY:-500}
+VOC_INIT=${VOC_INIT:-}            # warm start: a generator (g_ file or converted folder) of the same shape
+VOC_PEAK_NORMALIZE=${VOC_PEAK_NORMALIZE:-false}  # false: learn the corpus's own level (true: speech-resynthesis)
 
 CORPUS=$WORK/corpus
 UNIT_DIR=$WORK/units
@@ -175,15 +178,18 @@ train_vocoder() {
     "adam_b1": 0.8,
     "adam_b2": 0.99,
     "lr_decay": 0.999,
+    "peak_normalize": $VOC_PEAK_NORMALIZE,
     "seed": $SEED
 }
 EOF
+    INIT_FLAG=()
+    [[ -n $VOC_INIT ]] && INIT_FLAG=(--init-generator "$VOC_INIT")
     step "train-vocoder: $VOC_STEPS steps -> $VOC_DIR"
     # the code file's 'audio' entries are dialogue names; the dataset finds <audio-root>/<name>.wav
     dgslm train-vocoder --in-file "$UNIT_DIR/train.code" --audio-root "$CORPUS/wav" --config "$VOC_CFG" \
         --save-dir "$VOC_DIR" --max-steps "$VOC_STEPS" --batch-size "$VOC_BATCH" \
         --save-interval "$VOC_SAVE_EVERY" --keep-last 2 --log-interval 50 --summary-interval "$VOC_SAVE_EVERY" \
-        --disc-scale "$VOC_DISC_SCALE" --seed "$SEED" "${DEVICE_FLAG[@]}"
+        --disc-scale "$VOC_DISC_SCALE" --seed "$SEED" "${INIT_FLAG[@]}" "${DEVICE_FLAG[@]}"
     touch "$VOC_DIR/.done"
 }
 
@@ -208,7 +214,8 @@ if wanted bundle; then
     GENERATOR=$(ls "$VOC_DIR"/g_* | sort | tail -n 1)
     python "$(dirname "$0")/make_bundle.py" --speech-dlm "$LM_CKPT" --speech-dlm-data "$DATA" \
         --vocoder "$GENERATOR" --vocoder-cfg "$VOC_DIR/config.json" --km "$KM" \
-        --corpus "$CORPUS/corpus.json" --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" --out "$BUNDLE"
+        --corpus "$CORPUS/corpus.json" --min-silence-frames "$MIN_SILENCE" --min-speech-frames "$MIN_SPEECH" \
+        --calibrate "$CORPUS/valid.tsv" --out "$BUNDLE"
     step "done: $BUNDLE (copy it to src/dgslm/assets/demo/ to ship it)"
 fi
 

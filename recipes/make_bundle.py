@@ -6,12 +6,18 @@ Layout (what ``dgslm generate`` reads from ``dgslm/assets/demo/`` when no other 
   ``{"format": "dgslm.features", "feature_type": "logmel", ...}`` and ``kmeans.safetensors``
   holds the k-means centres over 80 log-mel energies per 20 ms frame;
 - ``speech_dlm/``: ``model.safetensors``, ``config.json``, ``dict.txt`` (``dgslm convert``);
-- ``hifigan/``: ``model.safetensors`` and ``config.json`` (``dgslm convert``);
+- ``hifigan/``: ``model.safetensors`` and ``config.json`` (``dgslm convert``); with
+  ``--calibrate MANIFEST`` its config also names the silence unit (decoded to digital silence)
+  and the output gain that brings resynthesised speech to the level of the manifest's dialogues
+  (``dgslm.vocoder.output_stage``);
 - ``bundle.json``: what the bundle is, its feature type and files, and how it was made;
 - ``README.txt``: the same in words.
 
     python recipes/make_bundle.py --speech-dlm LM.pt --speech-dlm-data DATA --vocoder g_N \
-        --vocoder-cfg config.json --km kmeans.safetensors --corpus corpus.json --out BUNDLE
+        --vocoder-cfg config.json --km kmeans.safetensors --corpus corpus.json --out BUNDLE \
+        [--calibrate valid.tsv]
+    python recipes/make_bundle.py --vocoder-only --vocoder g_N --vocoder-cfg config.json \
+        --calibrate valid.tsv --out BUNDLE          # a new vocoder in an existing bundle
 """
 
 from __future__ import annotations
@@ -21,11 +27,18 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from dgslm.cli.options import read_stereo
 from dgslm.encoder.features import FLOOR_DB
+from dgslm.encoder.inputs import read_manifest
 from dgslm.encoder.kmeans import load_centers, save_centers
-from dgslm.fileio import atomic_folder
+from dgslm.evaluation.resynthesis import score_resynthesis
+from dgslm.fileio import atomic_folder, atomic_write
 from dgslm.model_folder import CONFIG, FEATURES_FORMAT, KMEANS
 from dgslm.models.convert import convert_speech_dlm, convert_vocoder
+from dgslm.models.resolve import resolve_model_paths
+from dgslm.pipeline.dialogue import DialoguePipeline
 from dgslm.training.checkpointing import load_state
 
 README = """\
@@ -65,18 +78,58 @@ def write_unit_folder(folder: Path, km: Path, min_silence: int, min_speech: int)
         (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def bundle_pipeline(bundle: Path) -> DialoguePipeline:
+    """The bundle's models, as `dgslm resynthesize` loads them."""
+    paths = resolve_model_paths(cache=bundle / "no-cache", demo=bundle)
+    return DialoguePipeline.from_pretrained(paths, "cpu")
+
+
+def calibrate_output(bundle: Path, manifest: Path, fade_ms: float) -> dict:
+    """Write the vocoder's output stage into ``bundle/hifigan/config.json``: the silence unit of
+    the bundle's units gated (``fade_ms`` fades), and the output gain (0.1 dB steps) that makes the
+    mean resynthesis loudness difference over ``manifest``'s dialogues zero. Returns the keys."""
+    config_path = bundle / "hifigan" / CONFIG
+    config = json.loads(config_path.read_text())
+    pipe = bundle_pipeline(bundle)
+    config.update(silence_unit=pipe.encoder.silence_unit(), silence_fade_ms=fade_ms, output_gain_db=0.0)
+    with atomic_write(config_path) as handle:
+        json.dump(config, handle, indent=4)
+    pipe = bundle_pipeline(bundle)  # with the gate: the speech level is measured as it will be heard
+    differences = []
+    for item in read_manifest(manifest):
+        wave = read_stereo(str(item.path), None, False)
+        differences.append(score_resynthesis(wave, pipe.resynthesize(wave, path=item.path).audio).loudness_db)
+    config["output_gain_db"] = round(-float(np.mean(differences)), 1)
+    with atomic_write(config_path) as handle:
+        json.dump(config, handle, indent=4)
+    return {k: config[k] for k in ("silence_unit", "silence_fade_ms", "output_gain_db")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speech-dlm", type=Path, required=True, help="trained SpeechDLM checkpoint (.pt)")
-    parser.add_argument("--speech-dlm-data", type=Path, required=True, help="folder of its dict.<channel>.txt")
+    parser.add_argument("--speech-dlm", type=Path, help="trained SpeechDLM checkpoint (.pt)")
+    parser.add_argument("--speech-dlm-data", type=Path, help="folder of its dict.<channel>.txt")
     parser.add_argument("--vocoder", type=Path, required=True, help="trained generator checkpoint (g_NNNNNNNN)")
     parser.add_argument("--vocoder-cfg", type=Path, required=True, help="the vocoder's config.json")
-    parser.add_argument("--km", type=Path, required=True, help="log-mel k-means centres (.safetensors)")
-    parser.add_argument("--corpus", type=Path, required=True, help="corpus.json of the training corpus")
+    parser.add_argument("--km", type=Path, help="log-mel k-means centres (.safetensors)")
+    parser.add_argument("--corpus", type=Path, help="corpus.json of the training corpus")
     parser.add_argument("--min-silence-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
     parser.add_argument("--min-speech-frames", type=int, default=0, help="the units' silence smoothing (dgslm encode)")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to (re)write")
+    parser.add_argument("--calibrate", type=Path, help="manifest of dialogues to set the vocoder's output stage on")
+    parser.add_argument("--silence-fade-ms", type=float, default=20.0, help="silence gate fades (with --calibrate)")
+    parser.add_argument(
+        "--vocoder-only",
+        action="store_true",
+        help="replace only the vocoder (and its output stage) of the bundle --out",
+    )
     args = parser.parse_args()
+    if args.vocoder_only:
+        replace_vocoder(args)
+        return
+    missing = [f for f in ("speech_dlm", "speech_dlm_data", "km", "corpus") if getattr(args, f) is None]
+    if missing:
+        parser.error("the following arguments are required: " + ", ".join("--" + f.replace("_", "-") for f in missing))
 
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -84,6 +137,10 @@ def main() -> None:
     write_unit_folder(args.out / "hubert", args.km, args.min_silence_frames, args.min_speech_frames)
     convert_speech_dlm(args.speech_dlm, args.speech_dlm_data, args.out / "speech_dlm")
     convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
+    output_stage = {}
+    if args.calibrate:
+        output_stage = calibrate_output(args.out, args.calibrate, args.silence_fade_ms)
+        print(f"vocoder output stage: {output_stage}")
 
     lm_cfg = json.loads((args.out / "speech_dlm" / "config.json").read_text())["config"]
     block = int(load_state(args.speech_dlm)["cfg"]["task"]["tokens_per_sample"])
@@ -104,6 +161,7 @@ def main() -> None:
         "models": {"hubert": "hubert", "speech_dlm": "speech_dlm", "hifigan": "hifigan"},
         "corpus": corpus_cfg,
         "sources": {"speech_dlm": args.speech_dlm.name, "vocoder": args.vocoder.name},
+        "vocoder_output_stage": output_stage,
     }
     (args.out / "bundle.json").write_text(json.dumps(info, indent=2) + "\n")
     (args.out / "README.txt").write_text(README.format(
@@ -112,8 +170,28 @@ def main() -> None:
         min_silence=args.min_silence_frames, min_speech=args.min_speech_frames,
         block=block, block_seconds=block / 50,
     ))  # fmt: skip
-    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"{args.out}: {size / 1e6:.1f} MB")
+    print_size(args.out)
+
+
+def print_size(bundle: Path) -> None:
+    size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    print(f"{bundle}: {size / 1e6:.1f} MB")
+
+
+def replace_vocoder(args: argparse.Namespace) -> None:
+    """``--vocoder-only``: a new vocoder (converted, output stage calibrated if asked) in an
+    existing bundle, its entries in ``bundle.json`` updated."""
+    info_path = args.out / "bundle.json"
+    info = json.loads(info_path.read_text())
+    convert_vocoder(args.vocoder, args.vocoder_cfg, args.out / "hifigan")
+    info["vocoder_output_stage"] = (
+        calibrate_output(args.out, args.calibrate, args.silence_fade_ms) if args.calibrate else {}
+    )
+    info["sources"]["vocoder"] = args.vocoder.name
+    print(f"vocoder output stage: {info['vocoder_output_stage']}")
+    with atomic_write(info_path) as handle:
+        handle.write(json.dumps(info, indent=2) + "\n")
+    print_size(args.out)
 
 
 if __name__ == "__main__":

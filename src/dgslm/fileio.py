@@ -155,3 +155,11 @@ def concatenate(parts: list[Path], path: str | os.PathLike) -> None:
         for part in parts:
             with open(part, "rb") as source:
                 shutil.copyfileobj(source, handle, 1 << 20)
+
+
+def tagged_path(path: str | os.PathLike, tag: str) -> Path:
+    """A sibling of ``path`` for one part of a job: ``<stem>.<tag><suffix>``, or ``<name>-<tag>``
+    for a name without a suffix, so that it keeps none (a tag read as a suffix would give every
+    part the same ``<stem>.<channel>`` files beside it)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}" if path.suffix else f"{path.name}-{tag}")

@@ -80,6 +80,32 @@ def test_manifest_shards_hide_fname_jsonl(setup):
     assert (tmp / "pc" / "codes.1-of-2.right").read_text() == ch1 + "\n"
 
 
+@pytest.mark.parametrize("name, shard_name", [("codes", "codes-{k}-of-2"), ("codes.txt", "codes.{k}-of-2.txt")])
+def test_manual_shards_write_their_own_per_channel_files_and_cat_to_one_process(setup, name, shard_name):
+    """Shards run by hand (a job array): shard K writes its own code file and per-channel files,
+    also for an output without a suffix (as the original's ``--out_quantized_file_path``);
+    ``cat`` of the shards in order gives one process's files byte for byte."""
+    tmp, audio, model, (ch1, ch2) = setup
+    assert (
+        main(["encode", str(audio), "-o", str(tmp / "one" / name), "--per-channel-dir", str(tmp / "one"), *model]) == 0
+    )
+    for k in (0, 1):
+        args = ["-o", str(tmp / name), "--per-channel-dir", str(tmp / "pc"), "--num-shards", "2", "--shard-id", str(k)]
+        assert main(["encode", str(audio), *args, *model]) == 0
+    shards = [shard_name.format(k=k) for k in (0, 1)]
+    stems = [shard.removesuffix(".txt") for shard in shards]
+    assert sorted(p.name for p in tmp.iterdir() if p.is_file()) == shards
+    assert sorted(p.name for p in (tmp / "pc").iterdir()) == sorted(
+        f"{s}.{ch}" for s in stems for ch in ("unitA", "unitB")
+    )
+    assert (tmp / "pc" / f"{stems[0]}.unitA").read_text() == f"cat-channel1|{ch1}\n"
+    assert (tmp / "pc" / f"{stems[1]}.unitA").read_text() == f"swapped-channel1|{ch2}\n"
+    merged = {name: [tmp / shard for shard in shards]}
+    merged |= {f"codes.{ch}": [tmp / "pc" / f"{stem}.{ch}" for stem in stems] for ch in ("unitA", "unitB")}
+    for whole, parts in merged.items():
+        assert "".join(part.read_text() for part in parts) == (tmp / "one" / whole).read_text(), whole
+
+
 def test_resume_skips_finished_files(setup):
     tmp, audio, model, (ch1, ch2) = setup
     journal = tmp / ".codes.txt.partial"

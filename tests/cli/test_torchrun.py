@@ -1,5 +1,5 @@
-"""``dgslm encode`` and ``dgslm sample`` under torchrun (2 CPU ranks, gloo) give one process's
-outputs; an interrupted encode resumes rank by rank."""
+"""``dgslm encode`` and ``dgslm sample`` (beam search and sampling) under torchrun (2 CPU ranks,
+gloo) give one process's outputs; an interrupted encode resumes rank by rank."""
 
 from __future__ import annotations
 
@@ -112,25 +112,19 @@ def prompts(reference, tmp_path):
 
 def sample_args(reference, prompts, out, *extra):
     ckpt = reference / "speechdlm/checkpoint/speech_dlm_small.pt"
-    return ["sample", "--in-file", str(prompts), "--ckpt", str(ckpt), "--out-file", str(out), "--max-len-b", "125",
+    return ["sample", "--in-file", str(prompts), "--ckpt", str(ckpt), "--out-file", str(out), "--max-len-b", "60",
             "--beam-size", "3", "--device", "cpu", *extra]  # fmt: skip
 
 
-def test_sample_on_two_ranks(reference, prompts, tmp_path):
-    # beam search: exactly one process's output, in input order
-    assert main(sample_args(reference, prompts, tmp_path / "one.txt", "--beam-search")) == 0
-    torchrun(*sample_args(reference, prompts, tmp_path / "two.txt", "--beam-search"))
+@pytest.mark.parametrize("mode", [["--beam-search"], ["--seed", "7", "--sampling-topk", "20"]], ids=["beam", "sampled"])
+def test_sample_on_two_ranks_equals_one_process(reference, prompts, tmp_path, mode):
+    # prompts cut to 40 units (15, 40, 40, 40, 40), two per batch: batches (p0, p1), (p2, p3),
+    # (p4); rank 0 continues the first and the last, rank 1 the second, each batch sampled
+    # from its own seed; the merge puts them back in input order
+    args = ["--prefix-size", "40", "--batch-max-sentences", "2", *mode]
+    assert main(sample_args(reference, prompts, tmp_path / "one.txt", *args)) == 0
+    torchrun(*sample_args(reference, prompts, tmp_path / "two.txt", *args))
     expected = (tmp_path / "one.txt").read_text()
     assert [line.split("'")[3] for line in expected.splitlines()] == [f"p{i}-generated" for i in range(5)]
     assert (tmp_path / "two.txt").read_text() == expected
     assert sorted(p.name for p in tmp_path.glob("two*")) == ["two.txt"]
-
-    # sampling: rank K continues its slice (prompts 0-1, then 2-4) as one process seeded --seed + K
-    torchrun(*sample_args(reference, prompts, tmp_path / "sampled.txt", "--seed", "7"))
-    lines = prompts.read_text().splitlines(keepends=True)
-    (tmp_path / "first.jsonl").write_text("".join(lines[:2]))
-    (tmp_path / "last.jsonl").write_text("".join(lines[2:]))
-    assert main(sample_args(reference, tmp_path / "first.jsonl", tmp_path / "first.txt", "--seed", "7")) == 0
-    assert main(sample_args(reference, tmp_path / "last.jsonl", tmp_path / "last.txt", "--seed", "8")) == 0
-    slices = (tmp_path / "first.txt").read_text() + (tmp_path / "last.txt").read_text()
-    assert (tmp_path / "sampled.txt").read_text() == slices

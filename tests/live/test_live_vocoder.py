@@ -69,14 +69,16 @@ def test_an_exact_stream_runs_skipped_units_with_the_next_frame(vocoder, units):
 
 
 def test_default_window_is_offline_vocoding_within_tolerance(vocoder, units):
-    """Stated tolerance (docs/live.md): after warm-up, >= 20 dB SNR and |error| < 0.03 against
-    offline vocoding for the default 4 units behind and 2 ahead; less look-ahead is worse."""
+    """Stated tolerance (docs/live.md): after warm-up, >= 20 dB SNR and |error| < 0.03 (on the
+    generator's own scale, before the config's output gain) against offline vocoding for the
+    default 4 units behind and 2 ahead; less look-ahead is worse."""
     offline = vocoder.code2wav(units).numpy()
     start = WARM_UP * 320
     live = stream(vocoder, units, context=4, lookahead=2)
     reference = offline[start : len(live)]
     assert snr_db(reference, live[start:]) >= 20
-    assert np.abs(live[start:] - reference).max() < 0.03
+    gain = 10 ** (vocoder.output_stage.gain_db / 20)
+    assert np.abs(live[start:] - reference).max() < 0.03 * gain
     less = stream(vocoder, units, context=4, lookahead=0)
     assert snr_db(reference, less[start : len(live)]) < 10
 

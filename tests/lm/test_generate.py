@@ -11,7 +11,7 @@ import torch
 
 from dgslm.errors import DgslmError
 from dgslm.lm import generate as generate_module
-from dgslm.lm.generate import GenerationConfig, generate_batch
+from dgslm.lm.generate import GenerationConfig, batch_seed, generate_batch
 from dgslm.lm.hub import SpeechDLM
 from dgslm.lm.search import DurationCounter, sample_step, top_p_candidates
 
@@ -160,6 +160,23 @@ def test_sampling_same_seed_same_output_and_original_rng_parity(hub, prompts):
     assert hub.sample(prompts["seed_example"], seed=8, **kwargs) != first
     torch.manual_seed(7)  # the original's way: global seed, then one hidden draw by the data loader
     assert hub.sample(prompts["seed_example"], seed=None, **kwargs) == first
+
+
+def test_each_batch_samples_from_its_own_seed_whichever_shard_decodes_it(hub, prompts):
+    """Batch 0 draws from the seed itself (a run of one batch is the original's), batch i from
+    batch_seed(seed, i): a shard of the batches (a torchrun rank's) gives its prompts what the
+    whole run gives them."""
+    kwargs = dict(max_len_b=40, sampling=True, beam=2, temperature=0.8, seed=7)
+    prompt = prompts["seed_example"]
+    whole = [hypos[0].tokens.tolist() for hypos in hub.generate([prompt] * 3, max_sentences=1, **kwargs)]
+    assert whole[0] == hub.generate(prompt, **kwargs)[0].tokens.tolist()
+    assert whole[1] == hub.generate(prompt, **{**kwargs, "seed": batch_seed(7, 1)})[0].tokens.tolist()
+    assert whole[1] != whole[0] and whole[2] not in whole[:2]
+    assert len({batch_seed(seed, index) for seed in range(4) for index in range(4)}) == 16  # no seed + index
+    for rank in (0, 1):
+        part = hub.generate([prompt] * 3, max_sentences=1, shard=(rank, 2), **kwargs)
+        assert [hypos is not None for hypos in part] == [rank == 0, rank == 1, rank == 0]
+        assert [hypos[0].tokens.tolist() for hypos in part if hypos] == whole[rank::2]
 
 
 def test_top_k_1_tiny_top_p_and_tiny_temperature_are_greedy(hub, prompts):

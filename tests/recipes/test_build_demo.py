@@ -47,6 +47,10 @@ def test_recipe_builds_a_bundle_that_generates(work, tmp_path, monkeypatch):
     info = json.loads((bundle / "bundle.json").read_text())
     assert info["demo"] is True and info["corpus"]["seed"] == 0
     assert json.loads((bundle / "hubert" / "config.json").read_text())["n_clusters"] == 20
+    vocoder_cfg = json.loads((bundle / "hifigan" / "config.json").read_text())
+    assert vocoder_cfg["peak_normalize"] is False  # the vocoder learns the corpus's level
+    stage = {k: vocoder_cfg[k] for k in ("silence_unit", "silence_fade_ms", "output_gain_db")}
+    assert stage == info["vocoder_output_stage"] and 0 <= stage["silence_unit"] < 20
 
     monkeypatch.setenv("DGSLM_HOME", str(tmp_path / "empty-cache"))
     prompt = next((work / "corpus" / "wav").glob("*.wav"))

@@ -150,3 +150,32 @@ def test_resume_after_kill_gives_the_same_generator(corpus, tmp_path):
     resumed = read_generator_state(tmp_path / "killed" / "g_00000012")
     assert full.keys() == resumed.keys()
     assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_warm_start_begins_from_the_given_generator_unless_resuming(corpus, tmp_path):
+    _trainer(corpus, tmp_path / "first", 2, 2).fit()
+    source = tmp_path / "first" / "g_00000002"
+    expected = UnitVocoder.from_pretrained(source, tmp_path / "first" / "config.json").generator.state_dict()
+
+    warm = _trainer(corpus, tmp_path / "warm", 2, 2)
+    warm.warm_start(source)
+    folded = UnitVocoder(warm.generator.remove_weight_norm()).generator.state_dict()
+    for key, value in expected.items():
+        torch.testing.assert_close(folded[key], value, rtol=0, atol=1e-6, msg=key)
+
+    # a save dir with a checkpoint resumes it: init_generator is ignored
+    resumed = _trainer(corpus, tmp_path / "first", 3, 2)
+    resumed.train_cfg.init_generator = str(tmp_path / "missing")
+    assert [h["step"] for h in resumed.fit()] == [3]
+
+
+def test_dataset_keeps_the_recordings_level_without_peak_normalisation(corpus):
+    from dgslm.audio import load_audio
+
+    raw = VocoderDataset(corpus / "train.txt", num_embeddings=8, peak_normalize=False)
+    peak = VocoderDataset(corpus / "train.txt", num_embeddings=8)
+    audio, _ = load_audio(corpus / "dialogue_0.wav")
+    n = raw.items[0].wave.numel()
+    np.testing.assert_array_equal(raw.items[0].wave.numpy(), audio[:n, 0])
+    assert float(peak.items[0].wave.abs().max()) == pytest.approx(0.95)
+    assert float(raw.items[0].wave.abs().max()) < 0.9

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dgslm.audio import AUDIO_EXTENSIONS, FRAME_RATE
 from dgslm.cli.options import split_names
+from dgslm.fileio import tagged_path
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def shard_output(path: Path, shard_id: int, num_shards: int) -> Path:
-    if num_shards == 1:
-        return path
-    return path.with_name(f"{path.stem}.{shard_id}-of-{num_shards}{path.suffix}")
+    """Shard K of N writes ``<stem>.K-of-N<suffix>`` (``<name>-K-of-N`` without a suffix, so
+    that its ``--per-channel-dir`` files ``<stem>.<channel>`` differ from the other shards')."""
+    return path if num_shards == 1 else tagged_path(path, f"{shard_id}-of-{num_shards}")
 
 
 def pick_encode_device(device: str | None) -> str | None:

@@ -5,15 +5,15 @@ dict literal as the original, or a JSON object). Output: one line per prompt,
 ``{'audio': 'name-generated', 'unitA': ..., 'unitB': ...}`` with ``--max-len-b`` units per
 channel, prompt included. Write ``<unk>`` in a prompt position to leave it free.
 
-Under ``torchrun`` each rank (one GPU each, ``cuda:LOCAL_RANK``) continues a contiguous slice
-of the prompts into ``<out>.rank<K>-of-<N>`` and rank 0 concatenates the slices in input order.
-Beam search gives one process's output; sampling draws rank K's numbers from ``--seed + K``.
+Under ``torchrun`` each rank (one GPU each, ``cuda:LOCAL_RANK``) continues batches K, K + N,
+... of the prompts into ``<out>.rank<K>-of-<N>`` and rank 0 merges them in input order: one
+process's output, for sampling too (every batch draws from its own seed, see
+``dgslm.lm.generate.batch_seed``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -115,24 +115,22 @@ def sample_prompts(args: argparse.Namespace) -> int:
         names.append(record["audio"])
 
     rank, world = distributed.rank(), distributed.world_size()
-    total = len(prompts)
-    start, end = distributed.shard_bounds(total, rank, world)
-    prompts, units, names = prompts[start:end], units[start:end], names[start:end]
-    if config.seed is not None:
-        config = dataclasses.replace(config, seed=config.seed + rank)
-    logger.info("sampling %d prompts on %s: %s", len(prompts), device, config)
-    results = hub.generate(
-        prompts, config, max_tokens=args.batch_max_tokens, max_sentences=args.batch_max_sentences,
-        max_positions=limit, progress=True,
-    )  # fmt: skip
+    batching = dict(max_tokens=args.batch_max_tokens, max_sentences=args.batch_max_sentences, max_positions=limit)
+    owners = [0] * len(prompts)  # the rank that continues each prompt: batch i goes to rank i mod N
+    for index, batch in enumerate(hub.plan_batches(prompts, config, **batching)):
+        for i in batch.tolist():
+            owners[i] = index % world
+    mine = [i for i, owner in enumerate(owners) if owner == rank]
+    logger.info("sampling %d of %d prompts on %s: %s", len(mine), len(prompts), device, config)
+    results = hub.generate(prompts, config, **batching, progress=True, shard=(rank, world))
     outputs = []
-    for name, hypos, prompt in zip(names, results, units):
+    for i in mine:
         if args.verbose:
-            hub.log_hypotheses(prompt, hypos)
-        outputs.append({"audio": f"{name}-generated", **hub.decode(hypos[0].tokens)})
+            hub.log_hypotheses(units[i], results[i])
+        outputs.append({"audio": f"{names[i]}-generated", **hub.decode(results[i][0].tokens)})
     out_file = distributed.rank_path(args.out_file) if world > 1 else args.out_file
     write_code_file(out_file, outputs, args.format)
-    distributed.merge_rank_parts([Path(args.out_file)], lambda k: [distributed.rank_path(args.out_file, k)])
+    distributed.merge_rank_parts([Path(args.out_file)], lambda k: [distributed.rank_path(args.out_file, k)], owners)
     if distributed.is_main():
-        print(f"wrote {total} generated sequences to {args.out_file}")
+        print(f"wrote {len(prompts)} generated sequences to {args.out_file}")
     return 0

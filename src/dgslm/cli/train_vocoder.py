@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--disc-scale", type=float, default=1.0, help="discriminator width factor (e.g. 0.0625 for tests)"
     )
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--init-generator",
+        default=None,
+        help="warm start: begin from this generator (original checkpoint or converted folder, same config shape) "
+        "unless the save dir has a checkpoint to resume",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
 
 
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     train = TrainConfig(
         save_dir=args.save_dir, max_steps=args.max_steps, save_interval=args.save_interval, keep_last=args.keep_last,
         log_interval=args.log_interval, summary_interval=args.summary_interval, disc_scale=args.disc_scale,
-        device=args.device, **{k: cfg.extra[k] for k in CONFIG_TRAIN_KEYS if k in cfg.extra},
+        device=args.device, init_generator=args.init_generator, **{k: cfg.extra[k] for k in CONFIG_TRAIN_KEYS if k in cfg.extra},
     )  # fmt: skip
     overrides = {"batch_size": args.batch_size, "segment_size": args.segment_size, "seed": args.seed}
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
@@ -85,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if train.segment_size % cfg.hop_size:
         raise DgslmError(f"segment size {train.segment_size} is not a multiple of the {cfg.hop_size} samples per unit")
     dataset = VocoderDataset(
-        args.in_file, args.audio_root, channels, speakers, cfg.hop_size, cfg.sampling_rate, cfg.num_embeddings
-    )
+        args.in_file, args.audio_root, channels, speakers, cfg.hop_size, cfg.sampling_rate, cfg.num_embeddings,
+        peak_normalize=bool(cfg.extra.get("peak_normalize", True)),
+    )  # fmt: skip
     logger.info("%d training items (%d channels), save dir %s", len(dataset), len(channels), train.save_dir)
     try:
         VocoderTrainer(cfg, train, dataset).fit()

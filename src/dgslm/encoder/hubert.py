@@ -5,6 +5,10 @@ convolutional positional embedding -> transformer layers. ``forward(wave, layer=
 fairseq's ``extract_features(..., output_layer=L)``: the output of layer L (1-based); layers
 after L are never computed. Parameter names are fairseq's, except the positional conv, whose
 weight norm is folded into a plain ``encoder.pos_conv.weight`` at load time.
+
+Inference on a CPU goes through :mod:`dgslm.onednn` (convolutions on channels-last data with
+their GELU fused, one matrix product for q/k/v, GELU and residual sums fused into the linear
+layers); with autograd on, or on a GPU, the same code runs the plain torch ops.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dgslm.onednn import conv1d, linear
 
 MAX_CHUNK = 1_600_000  # samples per independent pass, as the original reader (100 s)
 DEFAULT_CONV_LAYERS = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
@@ -38,7 +44,9 @@ class HubertConfig:
 
 class Fp32GroupNorm(nn.GroupNorm):
     def forward(self, x: Tensor) -> Tensor:
-        return F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps).type_as(x)
+        """[B, C, T] in any layout (4-D inside, so that channels-last data stays channels-last)."""
+        x4 = x.unsqueeze(2).float()
+        return F.group_norm(x4, self.num_groups, self.weight.float(), self.bias.float(), self.eps).squeeze(2).type_as(x)
 
 
 class ChannelLayerNorm(nn.Module):
@@ -62,7 +70,7 @@ def conv_block(cfg: HubertConfig, index: int, in_channels: int) -> nn.Sequential
         return nn.Sequential(conv, nn.Identity(), ChannelLayerNorm(channels), nn.GELU())
     if index == 0:
         return nn.Sequential(conv, nn.Identity(), Fp32GroupNorm(channels, channels, affine=True), nn.GELU())
-    return nn.Sequential(conv, nn.Identity(), nn.GELU())
+    return nn.Sequential(conv, nn.Identity(), nn.Identity(), nn.GELU())  # no norm
 
 
 class FeatureExtractor(nn.Module):
@@ -74,10 +82,13 @@ class FeatureExtractor(nn.Module):
         self.conv_layers = nn.ModuleList(conv_block(cfg, i, c) for i, c in enumerate(in_channels))
 
     def forward(self, wave: Tensor) -> Tensor:
-        """[B, N] -> [B, C, T]."""
+        """[B, N] -> [B, C, T] (channels-last strided on the fused CPU path)."""
         x = wave.unsqueeze(1)
-        for block in self.conv_layers:
-            x = block(x)
+        for conv, _, norm, _ in self.conv_layers:
+            if isinstance(norm, nn.Identity):
+                x = conv1d(x, conv, "gelu")  # the block's GELU, fused
+            else:
+                x = F.gelu(norm(conv1d(x, conv)))
         return x
 
 
@@ -87,14 +98,13 @@ class SelfAttention(nn.Module):
         self.heads = heads
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """Attention of [B, T, D] over itself, plus ``residual`` if given."""
         B, T, D = x.shape
-        q, k, v = (
-            p(x).view(B, T, self.heads, D // self.heads).transpose(1, 2)
-            for p in (self.q_proj, self.k_proj, self.v_proj)
-        )
+        qkv = linear(x, (self.q_proj, self.k_proj, self.v_proj)).view(B, T, 3, self.heads, D // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         y = F.scaled_dot_product_attention(q, k, v)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, D))
+        return linear(y.transpose(1, 2).reshape(B, T, D), self.out_proj, residual=residual)
 
 
 class EncoderLayer(nn.Module):
@@ -107,15 +117,16 @@ class EncoderLayer(nn.Module):
         self.fc2 = nn.Linear(cfg.ffn_dim, cfg.embed_dim)
         self.final_layer_norm = nn.LayerNorm(cfg.embed_dim)
 
-    def ffn(self, x: Tensor) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(x).float()).type_as(x))
+    def ffn(self, x: Tensor, residual: Tensor) -> Tensor:
+        """``residual + fc2(gelu(fc1(x)))``, GELU in float32 at least."""
+        return linear(linear(x, self.fc1, "gelu"), self.fc2, residual=residual)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pre_norm:
-            x = x + self.self_attn(self.self_attn_layer_norm(x))
-            return x + self.ffn(self.final_layer_norm(x))
-        x = self.self_attn_layer_norm(x + self.self_attn(x))
-        return self.final_layer_norm(x + self.ffn(x))
+            x = self.self_attn(self.self_attn_layer_norm(x), residual=x)
+            return self.ffn(self.final_layer_norm(x), residual=x)
+        x = self.self_attn_layer_norm(self.self_attn(x, residual=x))
+        return self.final_layer_norm(self.ffn(x, residual=x))
 
 
 class Encoder(nn.Module):
@@ -129,10 +140,10 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor, layer: int | None = None) -> Tensor:
         """[B, T, D] projected features -> output of ``layer`` (1-based; None = all + final LN if pre-norm)."""
-        pos = self.pos_conv(x.transpose(1, 2))
+        pos = conv1d(x.transpose(1, 2), self.pos_conv, "gelu")
         if self.cfg.conv_pos % 2 == 0:
             pos = pos[..., :-1]  # "SamePad": an even kernel gives one extra frame
-        x = x + F.gelu(pos).transpose(1, 2)
+        x = x + pos.transpose(1, 2)
         if not self.cfg.layer_norm_first:
             x = self.layer_norm(x)
         for block in self.layers[: layer or len(self.layers)]:

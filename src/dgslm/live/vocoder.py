@@ -76,7 +76,7 @@ class StreamingVocoder:
         with self._autocast():
             x = self.vocoder.generator.conditioning(self._code(self.units), self.speaker)
             wave = self.vocoder.generator.decode(x, crops)[0, 0, samples]
-        return wave.float().cpu().numpy()
+        return self._output(wave.float().cpu(), at)
 
     def skip(self, unit: int) -> None:
         """Add the next unit without synthesising (a frame skipped to catch up). An exact stream
@@ -98,7 +98,15 @@ class StreamingVocoder:
         start = len(self.audio) - (self.pushed * self.hop - self.stream.delay - frame * self.hop)
         out = self.audio[start : start + self.hop]
         self.audio = self.audio[start + self.hop :]
-        return out
+        return self._output(torch.from_numpy(out), len(self.units) - 1 - self.lookahead)
+
+    def _output(self, wave: torch.Tensor, at: int) -> np.ndarray:
+        """The vocoder's output stage (gain, silence gate) on the samples of the window's unit ``at``
+        (the gate fades over the units around it, as offline)."""
+        window = torch.zeros(1, len(self.units) * self.hop)
+        window[0, at * self.hop : (at + 1) * self.hop] = wave
+        code = torch.tensor(list(self.units))
+        return self.vocoder.output_stage.apply(window, [code], self.hop)[0, at * self.hop : (at + 1) * self.hop].numpy()
 
     def _code(self, units) -> torch.Tensor:
         return torch.tensor(list(units), dtype=torch.long, device=self.vocoder.device)[None]

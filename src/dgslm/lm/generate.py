@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -75,8 +76,8 @@ class GenerationConfig:
     match_source_len: bool = False
     no_repeat_ngram_size: int = 0
     unnormalized: bool = False
-    # Seed of the sampling (see make_generator); None: torch's global generator. Read by the
-    # callers that make the random generator (the hub), not by generate_batch.
+    # Seed of the sampling (see make_generator and batch_seed); None: torch's global generator.
+    # Read by the callers that make the random generators (the hub), not by generate_batch.
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -366,6 +367,20 @@ def make_generator(seed: int | None, device: torch.device) -> torch.Generator | 
     if device.type == "cpu":
         torch.empty((), dtype=torch.int64).random_(generator=generator)
     return generator
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The seed of batch ``index`` (0-based, in decoding order) of a run seeded ``seed``.
+
+    Batch 0 takes ``seed`` itself, so a run of one batch draws the original's numbers; batch
+    ``i > 0`` a 64-bit seed that numpy's ``SeedSequence((seed mod 2**64, i))`` mixes, so that
+    no batch shares its stream with another batch or another run's (as ``seed + i`` would
+    with the run seeded ``seed + 1``). Every batch thus draws the same numbers whichever
+    process decodes it: the samples do not depend on the number of torchrun ranks.
+    """
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0])
 
 
 def cache_bytes_per_prompt(model: SpeechDLMModel, config: GenerationConfig, src_len: int) -> int:

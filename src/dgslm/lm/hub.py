@@ -41,6 +41,7 @@ from dgslm.lm.dataset import discover_channels
 from dgslm.lm.generate import (
     GenerationConfig,
     Hypothesis,
+    batch_seed,
     cache_bytes_per_prompt,
     generate_batch,
     make_generator,
@@ -202,6 +203,7 @@ class SpeechDLM:
         progress: bool = False,
         max_cache_gb: float = 4.0,
         verbose: bool = False,
+        shard: tuple[int, int] = (0, 1),
         **options: Any,
     ) -> list[list[Hypothesis] | None] | list[Hypothesis]:
         """All hypotheses of every prompt, best first, in input order (None for a prompt skipped
@@ -219,7 +221,14 @@ class SpeechDLM:
         ``max_positions - 1`` units (or the model's, without a context window) raises unless
         ``skip_invalid_size_inputs``. A batch whose KV cache would exceed ``max_cache_gb`` is
         decoded in several passes (same padding, so the same outputs for beam search; sampling
-        then draws its random numbers in another order). ``config.seed`` seeds the sampling.
+        then draws its random numbers in another order).
+
+        ``config.seed`` seeds the sampling batch by batch: batch ``i`` (in :meth:`plan_batches`
+        order) draws from its own generator seeded :func:`~dgslm.lm.generate.batch_seed` (the
+        seed itself for batch 0), so ``shard=(K, N)``, which decodes only batches ``K, K + N,
+        ...`` (the other prompts give None), gives those prompts exactly what the whole run
+        gives them: what rank K of N does under torchrun. ``seed=None``: torch's global
+        generator, one stream for the whole run, as the original.
         """
         if isinstance(config, int):  # the original's generate(tokenized_sentences, beam, ...)
             config, options = None, {**options, "beam": config}
@@ -227,27 +236,23 @@ class SpeechDLM:
         if isinstance(prompts, Mapping) or (isinstance(prompts, Tensor) and prompts.dim() == 2):
             batching = dict(max_tokens=max_tokens, max_sentences=max_sentences, max_positions=max_positions,
                             skip_invalid_size_inputs=skip_invalid_size_inputs, progress=progress,
-                            max_cache_gb=max_cache_gb, verbose=verbose)  # fmt: skip
+                            max_cache_gb=max_cache_gb, verbose=verbose, shard=shard)  # fmt: skip
             return self.generate([prompts], config, **batching)[0]
-        config.window(self.cfg.max_positions)  # a window beyond the model's positions fails before any work
-        ids = [self._prompt_ids(p) for p in prompts]
-        if shapes := [tuple(p.shape) for p in ids if p.dim() != 2 or p.shape[0] != len(self.channels)]:
-            raise DgslmError(f"a prompt of ids must be ({len(self.channels)} channels, P units), got {shapes[0]}")
-        sizes = np.array([p.shape[1] + 1 for p in ids], dtype=np.int64)  # with the start symbol
-        limit = config.position_limit(max_positions, self.cfg.max_positions)
-        valid = sizes <= limit
-        for i in np.flatnonzero(~valid):
-            if not skip_invalid_size_inputs:
-                raise DgslmError(f"prompt {i + 1} has {sizes[i] - 1} units, more than the model's {limit - 1}")
-            logger.warning("skipping prompt %d: %d units, more than %d", i + 1, sizes[i] - 1, limit - 1)
-        order = ordered_indices(sizes, seed=0, shuffle=False)
-        order = order[valid[order]]
-        batches = batch_by_size(order, sizes, max_tokens, max_sentences) if len(order) else []
-        generator = make_generator(config.seed, self.device) if config.sampling else None
+        ids = self._checked_ids(prompts)
+        batches = self._batches(ids, config, max_tokens, max_sentences, max_positions, skip_invalid_size_inputs)
+        sizes = [p.shape[1] + 1 for p in ids]  # with the start symbol
+        rank, world = shard
+        mine = [(index, batch) for index, batch in enumerate(batches) if index % world == rank]
+        if config.sampling and config.seed is None:
+            make_generator(None, self.device)  # the original's hidden draw, once
         results: list[list[Hypothesis] | None] = [None] * len(ids)
-        with tqdm(total=len(order), disable=not progress, unit="prompt", desc="sample") as bar:
-            for batch in batches:
-                width = int(sizes[batch].max()) - 1
+        total = sum(len(batch) for _, batch in mine)
+        with tqdm(total=total, disable=not progress, unit="prompt", desc="sample") as bar:
+            for index, batch in mine:
+                generator = None
+                if config.sampling and config.seed is not None:
+                    generator = make_generator(batch_seed(config.seed, index), self.device)
+                width = max(sizes[i] for i in batch.tolist()) - 1
                 padded = torch.full((len(batch), len(self.channels), width), self.dictionary.pad(), dtype=torch.long)
                 for row, i in enumerate(batch.tolist()):
                     padded[row, :, : ids[i].shape[1]] = ids[i]
@@ -262,6 +267,48 @@ class SpeechDLM:
                             self.log_hypotheses(self.decode(ids[i]), results[i])
                     bar.update(len(part))
         return results
+
+    def plan_batches(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig,
+        max_tokens: int | None = None,
+        max_sentences: int | None = None,
+        max_positions: int | None = None,
+        skip_invalid_size_inputs: bool = False,
+    ) -> list[np.ndarray]:
+        """The batches of prompt indices that :meth:`generate` decodes, in order, as the
+        original makes them: sorted by length, at most ``max_tokens`` padded prompt tokens and
+        ``max_sentences`` prompts each; prompts longer than the limit are left out (or raise)."""
+        ids = self._checked_ids(prompts)
+        return self._batches(ids, config, max_tokens, max_sentences, max_positions, skip_invalid_size_inputs)
+
+    def _checked_ids(self, prompts: Sequence[Prompt]) -> list[Tensor]:
+        ids = [self._prompt_ids(p) for p in prompts]
+        if shapes := [tuple(p.shape) for p in ids if p.dim() != 2 or p.shape[0] != len(self.channels)]:
+            raise DgslmError(f"a prompt of ids must be ({len(self.channels)} channels, P units), got {shapes[0]}")
+        return ids
+
+    def _batches(
+        self,
+        ids: Sequence[Tensor],
+        config: GenerationConfig,
+        max_tokens: int | None,
+        max_sentences: int | None,
+        max_positions: int | None,
+        skip_invalid_size_inputs: bool,
+    ) -> list[np.ndarray]:
+        config.window(self.cfg.max_positions)  # a window beyond the model's positions fails before any work
+        sizes = np.array([p.shape[1] + 1 for p in ids], dtype=np.int64)  # with the start symbol
+        limit = config.position_limit(max_positions, self.cfg.max_positions)
+        valid = sizes <= limit
+        for i in np.flatnonzero(~valid):
+            if not skip_invalid_size_inputs:
+                raise DgslmError(f"prompt {i + 1} has {sizes[i] - 1} units, more than the model's {limit - 1}")
+            logger.warning("skipping prompt %d: %d units, more than %d", i + 1, sizes[i] - 1, limit - 1)
+        order = ordered_indices(sizes, seed=0, shuffle=False)
+        order = order[valid[order]]
+        return batch_by_size(order, sizes, max_tokens, max_sentences) if len(order) else []
 
     def _prompt_ids(self, prompt: Prompt) -> Tensor:
         """(C, P) ids of a prompt: unit strings are encoded; the eos that starts :meth:`encode`'s

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from dgslm.fileio import concatenate
+from dgslm.fileio import atomic_write, concatenate, tagged_path
 
 # collective timeout of jobs whose ranks may finish hours apart (sharded encoding, sampling):
 # they meet only at the final barrier; torchrun stops every rank if one of them fails
@@ -102,22 +102,43 @@ def rank_path(path: str | os.PathLike, shard_id: int | None = None, num_shards: 
     """Where a rank writes its part of ``path``: ``<stem>.rank<K>-of-<N><suffix>``, or
     ``<name>-rank<K>-of-<N>`` for a name without suffix (so that its suffix stays none); this
     rank's by default."""
-    path = Path(path)
-    tag = f"rank{rank() if shard_id is None else shard_id}-of-{world_size() if num_shards is None else num_shards}"
-    return path.with_name(f"{path.stem}.{tag}{path.suffix}" if path.suffix else f"{path.name}-{tag}")
+    k = rank() if shard_id is None else shard_id
+    n = world_size() if num_shards is None else num_shards
+    return tagged_path(path, f"rank{k}-of-{n}")
 
 
-def merge_rank_parts(paths: Sequence[Path], parts_of: Callable[[int], Sequence[Path]]) -> None:
+def merge_rank_parts(
+    paths: Sequence[Path], parts_of: Callable[[int], Sequence[Path]], owners: Sequence[int] | None = None
+) -> None:
     """Once every rank has written its parts (``parts_of(rank)``: one per path of ``paths``),
-    rank 0 concatenates them in rank order into ``paths`` and then deletes them; every rank
-    waits for it. One process: nothing to do."""
+    rank 0 merges them into ``paths`` and then deletes them; every rank waits for it. The
+    parts are concatenated in rank order, or, with ``owners`` (the rank of each line of the
+    merged file, in order), their lines are interleaved so. One process: nothing to do."""
     if not is_distributed():
         return
     barrier()
     if is_main():
         parts = [list(parts_of(k)) for k in range(world_size())]
         for index, path in enumerate(paths):
-            concatenate([files[index] for files in parts], path)
+            files = [ranks_files[index] for ranks_files in parts]
+            if owners is None:
+                concatenate(files, path)
+            else:
+                interleave(files, owners, path)
         for part in (part for files in parts for part in files):
             part.unlink()
     barrier()
+
+
+def interleave(parts: Sequence[Path], owners: Sequence[int], path: str | os.PathLike) -> None:
+    """Write to ``path`` atomically the lines of ``parts``, line ``i`` from part ``owners[i]``
+    (each part's lines in their order); parts whose line counts differ from their shares
+    are an error."""
+    lines = [part.read_text(encoding="utf-8").splitlines(keepends=True) for part in parts]
+    shares = [list(owners).count(k) for k in range(len(parts))]
+    if wrong := [f"{part}: {len(got)} lines, not {share}" for part, got, share in zip(parts, lines, shares)
+                 if len(got) != share]:  # fmt: skip
+        raise RuntimeError(f"rank parts do not match the merge: {'; '.join(wrong)}")
+    taken = [iter(part_lines) for part_lines in lines]
+    with atomic_write(path) as handle:
+        handle.writelines(next(taken[owner]) for owner in owners)

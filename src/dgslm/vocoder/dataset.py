@@ -1,6 +1,7 @@
 """Vocoder training data: each channel of each dialogue in a code file, with its audio channel.
 
-As in speech-resynthesis: audio peak-normalised to 0.95, audio and units cut to a common
+As in speech-resynthesis: audio peak-normalised to 0.95 (``peak_normalize=False`` keeps the
+recordings' own level, so that the vocoder learns it; config key ``peak_normalize``), audio and units cut to a common
 length (``hop`` samples per unit), items shorter than a segment tiled, and each step draws
 random unit-aligned segments. Batches are a pure function of (seed, step, rank), so a
 resumed run sees exactly the data it would have seen.
@@ -40,6 +41,7 @@ class VocoderDataset:
         hop: int = 320,
         sample_rate: int = 16_000,
         num_embeddings: int | None = None,
+        peak_normalize: bool = True,
     ):
         """``audio`` paths in the code file are taken relative to ``audio_root`` (default: the
         code file's folder); unit channel ``i`` pairs with audio channel ``i``; ``speakers``
@@ -68,7 +70,7 @@ class VocoderDataset:
                     )
                 wave = audio[:, c]
                 peak = float(np.abs(wave).max())
-                wave = wave / peak * 0.95 if peak > 0 else wave
+                wave = wave / peak * 0.95 if peak > 0 and peak_normalize else wave
                 n = min(code.numel(), len(wave) // hop)
                 if n == 0:
                     raise DgslmError(f"audio shorter than one unit ({hop} samples)", path)

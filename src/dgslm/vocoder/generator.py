@@ -1,5 +1,10 @@
 """The unit HiFi-GAN generator (fairseq ``CodeGenerator``): unit and speaker embeddings, an
-optional duration predictor, transposed-conv upsampling with multi-receptive-field blocks."""
+optional duration predictor, transposed-conv upsampling with multi-receptive-field blocks.
+
+Inference on a CPU runs the convolutions through :mod:`dgslm.onednn` on channels-last data,
+with the leaky ReLU after a block's first conv and the residual sum of its second fused in;
+training (autograd on) and GPUs run the same code with the plain torch ops.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from dgslm.onednn import channels_last, conv1d
 from dgslm.vocoder.config import DurationPredictorConfig, VocoderConfig
-from dgslm.vocoder.conv import Conv1d
 
 LRELU_SLOPE = 0.1  # every LeakyReLU but the one before conv_post, which keeps torch's 0.01
 CHUNK_FRAMES = 1000  # conditioning frames decoded at once (20 s of speech; bounds the activations' memory)
@@ -25,16 +30,17 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilations: list[int]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2) for d in dilations
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2)
+            for d in dilations
         )
         self.convs2 = nn.ModuleList(
-            Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
-            t = conv1(F.leaky_relu(x, LRELU_SLOPE))
-            x = x + conv2(F.leaky_relu(t, LRELU_SLOPE))
+            t = conv1d(F.leaky_relu(x, LRELU_SLOPE), conv1, "leaky_relu", LRELU_SLOPE)
+            x = conv1d(t, conv2, residual=x)
         return x
 
 
@@ -85,7 +91,7 @@ class UnitGenerator(nn.Module):
         self.dur_predictor = DurationPredictor(cfg.dur_predictor_params) if cfg.dur_predictor_params else None
 
         c0 = cfg.upsample_initial_channel
-        self.conv_pre = Conv1d(cfg.model_in_dim, c0, 7, padding=3)
+        self.conv_pre = nn.Conv1d(cfg.model_in_dim, c0, 7, padding=3)
         self.ups = nn.ModuleList(
             nn.ConvTranspose1d(c0 // 2**i, c0 // 2 ** (i + 1), k, stride=u, padding=(k - u) // 2)
             for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes))
@@ -95,7 +101,7 @@ class UnitGenerator(nn.Module):
             for i in range(len(self.ups))
             for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)
         )
-        self.conv_post = Conv1d(c0 // 2 ** len(self.ups), 1, 7, padding=3)
+        self.conv_post = nn.Conv1d(c0 // 2 ** len(self.ups), 1, 7, padding=3)
 
     def weight_norm_convs(self) -> list[nn.Module]:
         """The convs that carry weight norm in the original (all but the embeddings and predictor)."""
@@ -139,15 +145,15 @@ class UnitGenerator(nn.Module):
         ``crops``: per upsampling stage, the part of its upsampled and of its output samples to
         keep (to compute only what some output samples depend on; see
         :func:`dgslm.vocoder.streaming.frame_crops`)."""
-        x = self.conv_pre(x)
+        x = conv1d(channels_last(x), self.conv_pre)
         n_kernels = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv1d(F.leaky_relu(x, LRELU_SLOPE), up)
             x = x if crops is None else x[:, :, crops[i][0]]
             blocks = self.resblocks[i * n_kernels : (i + 1) * n_kernels]
             x = sum(block(x) for block in blocks) / n_kernels
             x = x if crops is None else x[:, :, crops[i][1]]
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+        return torch.tanh(conv1d(F.leaky_relu(x), self.conv_post)).contiguous()
 
     def receptive_radius(self) -> int | None:
         """Conditioning frames on either side that one output sample depends on (rounded up),

@@ -18,8 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dgslm.vocoder.conv import conv1d
-
 
 class StreamingOp:
     """A layer run on a stream; subclasses keep their state in attributes set by :meth:`reset`."""
@@ -73,7 +71,7 @@ class StreamingConv(StreamingOp):
         self.buffer = stream[:, :, ready:]
         if self.delay < self.pad:  # the taps past the look-ahead read zeros
             stream = F.pad(stream, (0, self.pad - self.delay))
-        return conv1d(stream, self.conv.weight, self.conv.bias, 0, self.conv.dilation[0], self.conv.groups)
+        return F.conv1d(stream, self.conv.weight, self.conv.bias, dilation=self.conv.dilation, groups=self.conv.groups)
 
 
 class StreamingConvTranspose(StreamingOp):

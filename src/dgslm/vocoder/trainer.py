@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from dgslm.model_check import build_checked
 from dgslm.training import distributed
 from dgslm.training.checkpointing import (
     latest_checkpoint,
@@ -28,7 +30,7 @@ from dgslm.training.checkpointing import (
     set_rng_state,
 )
 from dgslm.training.logger import TrainingLogger
-from dgslm.vocoder.checkpoint import save_generator
+from dgslm.vocoder.checkpoint import fold_state_dict, read_generator_state, save_generator
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.dataset import VocoderDataset, VocoderItem
 from dgslm.vocoder.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
@@ -58,6 +60,7 @@ class TrainConfig:
     summary_interval: int = 1000  # audio samples and mel images in TensorBoard
     disc_scale: float = 1.0  # discriminator width factor (small values for tests)
     device: str | None = None
+    init_generator: str | None = None  # warm start: generator weights to begin from (no checkpoint yet)
 
 
 def mel_of(wave: torch.Tensor, cfg: VocoderConfig) -> torch.Tensor:
@@ -159,6 +162,15 @@ class VocoderTrainer:
         logger.info("resumed from %s at step %d", path, self.step)
         return True
 
+    def warm_start(self, path: str | os.PathLike) -> None:
+        """Begin from the generator weights of ``path`` (an original checkpoint or a converted
+        folder, of this config's shape); discriminators and optimisers start fresh."""
+        folded = fold_state_dict(read_generator_state(path))
+        plain = build_checked(lambda: UnitGenerator(self.cfg), folded, None, path)
+        plain.load_state_dict(folded)
+        self.generator.load_state_dict(plain.apply_weight_norm().state_dict())
+        logger.info("generator initialised from %s", path)
+
     # ---- one update ---------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
         t = self.train_cfg
@@ -222,7 +234,8 @@ class VocoderTrainer:
     def fit(self) -> list[dict[str, float]]:
         """Train up to ``max_steps`` (resuming if a checkpoint exists); returns the per-step losses."""
         t = self.train_cfg
-        self.resume()
+        if not self.resume() and t.init_generator:
+            self.warm_start(t.init_generator)
         self.generator.train(), self.mpd.train(), self.msd.train()
         history = []
         for _ in self.log.progress(

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from dgslm.errors import DgslmError
 from dgslm.vocoder.checkpoint import load_generator
 from dgslm.vocoder.generator import UnitGenerator
+from dgslm.vocoder.output_stage import OutputStage
 
 Units = str | Sequence[int] | torch.Tensor
 
@@ -34,6 +35,10 @@ class UnitVocoder:
         self.autocast_dtype = autocast_dtype  # e.g. torch.bfloat16; None computes in float32
         self.source = source
         self.sample_rate = 16_000  # fairseq stores no rate; every dGSLM script uses 16 kHz
+        try:
+            self.output_stage = OutputStage.from_config(self.cfg.extra, self.sample_rate)
+        except ValueError as err:
+            raise DgslmError(f"bad vocoder config: {err}", source) from None
 
     @classmethod
     def from_pretrained(
@@ -108,7 +113,9 @@ class UnitVocoder:
 
         Equal-length channels run as one batch. With duration prediction the channels are
         vocoded one by one and the shorter ones are padded with silence at the end (the
-        original's ``codes2wav`` crashes there instead)."""
+        original's ``codes2wav`` crashes there instead). The config's output stage
+        (:mod:`dgslm.vocoder.output_stage`) applies last: its gain, and its silence gate unless
+        with duration prediction, whose frames are not the units'."""
         if len(speaker_ids) != len(channels):
             raise DgslmError(f"{len(channels)} channels but {len(speaker_ids)} speaker ids", path, line)
         codes = [self.units_tensor(u, path, line) for u in channels]
@@ -118,7 +125,7 @@ class UnitVocoder:
         if not dur_prediction and len(lengths) == 1:
             with autocast:
                 wave = self.generator(torch.stack(codes).to(self.device), speakers)
-            return wave.float().cpu()
+            return self.output_stage.apply(wave.float().cpu(), codes, self.cfg.hop_size)
         waves = []
         for i, code in enumerate(codes):
             spk = None if speakers is None else speakers[i : i + 1]
@@ -126,7 +133,8 @@ class UnitVocoder:
                 wave = self.generator(code[None].to(self.device), spk, dur_prediction)
             waves.append(wave[0].float().cpu())
         n = max(w.numel() for w in waves)
-        return torch.stack([F.pad(w, (0, n - w.numel())) for w in waves])
+        waves = torch.stack([F.pad(w, (0, n - w.numel())) for w in waves])
+        return self.output_stage.apply(waves, None if dur_prediction else codes, self.cfg.hop_size)
 
     def code2wav(self, code: Units, speaker_id: int = 0, pred_dur: bool = False) -> torch.Tensor:
         """One unit sequence -> waveform [N] (float32, 16 kHz)."""
