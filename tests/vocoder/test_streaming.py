@@ -45,7 +45,7 @@ def stream(generator: UnitGenerator, units: torch.Tensor, speaker, chunks=CHUNKS
     return wave
 
 
-@torch.inference_mode()
+@torch.no_grad()
 @pytest.mark.parametrize("name, units, speaker", [("demo", 70, None), ("full_size", 30, 7)])
 def test_stream_is_offline_vocoding(request, name, units, speaker):
     """Whatever the steps' sizes, the stream is offline vocoding of the same units, ``delay``
@@ -67,7 +67,7 @@ def test_exact_lookahead_of_the_released_configuration(demo, full_size):
     assert stream_delay(demo, reach=0.5) < stream_delay(demo) / 2
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def test_stream_is_deterministic_and_reset_starts_again(demo):
     code = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(1))
     s = StreamingGenerator(demo)
@@ -79,7 +79,7 @@ def test_stream_is_deterministic_and_reset_starts_again(demo):
     torch.testing.assert_close(StreamingGenerator(demo).step(cond), first, atol=1e-6, rtol=0)  # one step: rounding
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def test_a_shorter_reach_is_a_worse_approximation(demo):
     """Layers reading zeros for the samples not yet there: shorter delay, large error (why the
     live vocoder windows short look-aheads instead; docs/live.md)."""
@@ -125,7 +125,7 @@ def test_transposed_conv_on_a_stream():
     torch.testing.assert_close(out, offline[:, :, : out.shape[2]])
 
 
-@torch.inference_mode()
+@torch.no_grad()
 @pytest.mark.parametrize("name", ["demo", "full_size"])
 def test_frame_crops_decode_what_one_frame_depends_on(request, name):
     """Decoding with a frame's crops gives that frame of the whole decode, for every window
