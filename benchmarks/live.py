@@ -13,10 +13,17 @@ between the stages (units, dialogue step, vocoder). Baseline in the same process
 pipeline (encode the whole file, generate the model's channel, vocode) on the same audio.
 
     nice python benchmarks/live.py [--models demo,released] [--seconds 3] [--threads 2] [--bf16]
+                                   [--vocoder-lookahead 2]  # 21: the exact layer-by-layer stream
     nice python benchmarks/live.py --agreement [--seconds 2]   # streaming-vs-offline unit agreement
     nice python benchmarks/live.py --vocoder-window            # streaming-vs-offline vocoder error
+    nice python benchmarks/live.py --vocoder-speed 100         # window vs exact stream, per frame
 
 ``--bf16``: HuBERT and the vocoder under bf16 autocast (CPUs with avx512_bf16/AMX).
+``--clock cpu`` (with ``--threads 1``) times with the thread's CPU time instead of the wall
+clock: on a shared, overloaded machine the wall clock mostly measures waiting for a core, the
+CPU time what a frame costs on a free one (memory and cache contention still count).
+Every figure is printed with the load average of the machine when it was taken (a shared
+machine's figures are only as good as its load).
 ``--agreement``: per unit look-ahead, the share of frames whose streaming unit equals the
 whole-file unit, for the demo's log-mel units, the reference HuBERT of tests/reference (small,
 random weights, layer 3, km50) and a random-weight HuBERT Base (layer 6, random 500 centres).
@@ -26,12 +33,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from timing import timed  # benchmarks/timing.py
 
 from dgslm.audio import load_audio
 from dgslm.encoder.features import HubertFeatures
@@ -49,9 +56,12 @@ from dgslm.pipeline.dialogue import DialoguePipeline
 from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
 from dgslm.vocoder.generator import UnitGenerator
+from dgslm.vocoder.streaming import StreamingGenerator
 from dgslm.vocoder.unit_vocoder import UnitVocoder
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "reference"
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+clock = CLOCKS["wall"]  # --clock: what per-frame compute is measured with
 HUBERT_BASE_LAYER = 6
 
 
@@ -69,6 +79,12 @@ def hubert_base_encoder(bf16: bool) -> UnitEncoder:
     return UnitEncoder(features, KMeansQuantizer(torch.randn(500, 768)), "cpu")
 
 
+def demo_pipeline(bf16: bool) -> DialoguePipeline:
+    pipe = DialoguePipeline.from_pretrained(device="cpu")
+    pipe.vocoder.autocast_dtype = torch.bfloat16 if bf16 else None
+    return pipe
+
+
 def released_pipeline(bf16: bool) -> DialoguePipeline:
     torch.manual_seed(0)
     units = Dictionary()
@@ -80,6 +96,13 @@ def released_pipeline(bf16: bool) -> DialoguePipeline:
     return DialoguePipeline(hubert_base_encoder(bf16), lm.eval(), vocoder)
 
 
+def conditions() -> str:
+    """The clock and the machine's load average (1 / 5 / 15 min), printed with every figure."""
+    return f"{'wall' if clock is CLOCKS['wall'] else 'CPU'} clock, load average " + " / ".join(
+        f"{x:.1f}" for x in os.getloadavg()
+    )
+
+
 def timed_stages(session: DuplexSession) -> dict[str, list[float]]:
     """Wrap the three stages of ``session`` so that each call's ms is recorded."""
     spent: dict[str, list[float]] = {"units": [], "dialogue": [], "vocoder": []}
@@ -89,9 +112,9 @@ def timed_stages(session: DuplexSession) -> dict[str, list[float]]:
 
         @functools.wraps(inner)
         def wrapper(*args, _inner=inner, _name=name):
-            start = time.perf_counter()
+            start = clock()
             out = _inner(*args)
-            spent[_name].append((time.perf_counter() - start) * 1000)
+            spent[_name].append((clock() - start) * 1000)
             return out
 
         setattr(owner, method, wrapper)
@@ -110,11 +133,14 @@ def offline_seconds(pipe: DialoguePipeline, audio: np.ndarray) -> float:
         ((hypo,),) = generate_batch(pipe.lm.model, prompt, config, d, make_generator(0, pipe.lm.device))
         pipe.vocoder.code2wav([max(0, int(d[int(i)])) if d[int(i)].isdigit() else 0 for i in hypo.tokens[1]])
 
-    return timed(run)[1]
+    start = clock()
+    run()
+    return clock() - start
 
 
 def bench(name: str, pipe: DialoguePipeline, audio: np.ndarray, **engine) -> None:
     session = DuplexSession(pipe.encoder, pipe.lm, pipe.vocoder, GenerationConfig(context_window=512, seed=0), **engine)
+    session.clock = clock
     for i in range(0, 20 * 320, 320):  # warm-up
         session.step(audio[i : i + 320])
     session.reset()
@@ -125,7 +151,7 @@ def bench(name: str, pipe: DialoguePipeline, audio: np.ndarray, **engine) -> Non
     stages = ", ".join(f"{k} p50 {np.percentile(v, 50):.1f} / p95 {np.percentile(v, 95):.1f} ms"
                        for k, v in spent.items() if v)  # fmt: skip
     offline = offline_seconds(pipe, audio) / (len(audio) / 16000)
-    print(f"{name}: latency {stats['algorithmic_latency_ms']:.0f} ms, compute per 20 ms frame p50 "
+    print(f"{name} ({torch.get_num_threads()} threads, {conditions()}): latency {stats['algorithmic_latency_ms']:.0f} ms, compute per 20 ms frame p50 "
           f"{stats['compute_ms_p50']:.1f} / p95 {stats['compute_ms_p95']:.1f} / max {stats['compute_ms_max']:.1f} ms, "
           f"late {stats['late_frames']}/{stats['frames']}, RTF {stats['real_time_factor']:.2f} "
           f"(offline pipeline RTF {offline:.2f}: live/offline {stats['real_time_factor'] / offline:.1f}x)")  # fmt: skip
@@ -143,8 +169,14 @@ def agreement(encoder: UnitEncoder, audio: np.ndarray, lookaheads, context: int)
     return shares
 
 
+def snr(reference: np.ndarray, estimate: np.ndarray) -> str:
+    err = estimate - reference
+    return f"{10 * np.log10((reference**2).sum() / (err**2).sum()):5.1f} dB {np.abs(err).max():.4f}"
+
+
 def vocoder_table(pipe: DialoguePipeline, audio: np.ndarray) -> None:
-    """SNR and max |error| of the streaming vocoder against offline vocoding, per window."""
+    """SNR and max |error| of the streaming vocoder against offline vocoding: per window, and
+    for the layer-by-layer stream per reach (the share of each layer's right context waited for)."""
     units = pipe.encoder.units(torch.from_numpy(audio)[None])[0].tolist()
     offline = pipe.vocoder.code2wav(units).numpy()
     start = 8 * 320  # after warm-up
@@ -154,9 +186,40 @@ def vocoder_table(pipe: DialoguePipeline, audio: np.ndarray) -> None:
         for lookahead in (0, 1, 2, 3, 4):
             voc = StreamingVocoder(pipe.vocoder, 0, context, lookahead)
             live = np.concatenate([o for u in units if (o := voc.push(u)) is not None])
-            ref, err = offline[start : len(live)], live[start:] - offline[start : len(live)]
-            cells.append(f"{10 * np.log10((ref**2).sum() / (err**2).sum()):5.1f} dB {np.abs(err).max():.4f}")
+            cells.append(snr(offline[start : len(live)], live[start:]))
         print(f"  behind {context}: " + " | ".join(f"ahead {a}: {c}" for a, c in enumerate(cells)))
+    generator = pipe.vocoder.generator
+    cond = generator.conditioning(torch.tensor(units)[None])
+    print("layer-by-layer stream (one unit per step), per reach: look-ahead, SNR dB, max |error|")
+    for reach in (0.2, 0.3, 0.5, 0.7, 0.9, 1.0):
+        stream = StreamingGenerator(generator, reach)
+        live = torch.cat([stream.step(cond[:, :, i : i + 1]) for i in range(cond.shape[2])], 1)[0].numpy()
+        print(f"  reach {reach}: {stream.delay / 320:4.1f} units, {snr(offline[start : len(live)], live[start:])}")
+
+
+def vocoder_speed(frames: int) -> None:
+    """Per-frame compute of the live vocoder (demo and full size, fp32 and bf16): the window
+    (4 behind, 2 ahead) against the exact layer-by-layer stream (21 ahead), interleaved."""
+    vocoders = {"demo": DialoguePipeline.from_pretrained(device="cpu").vocoder,
+                "full size": released_pipeline(False).vocoder}  # fmt: skip
+    units = np.random.default_rng(0).integers(0, 100, frames + 30).tolist()
+    for name, vocoder in vocoders.items():
+        for dtype in (None, torch.bfloat16):
+            vocoder.autocast_dtype = dtype
+            modes = {
+                "window 4+1+2": StreamingVocoder(vocoder, 0, 4, 2),
+                "exact stream": StreamingVocoder(vocoder, 0, 4, 21),
+            }
+            spent: dict[str, list[float]] = {mode: [] for mode in modes}
+            for i, unit in enumerate(units):
+                for mode, voc in modes.items():
+                    start = clock()
+                    voc.push(unit)
+                    if i >= 30:  # after warm-up
+                        spent[mode].append((clock() - start) * 1000)
+            cells = ", ".join(f"{mode} p50 {np.percentile(v, 50):.2f} / p95 {np.percentile(v, 95):.2f} ms"
+                              for mode, v in spent.items())  # fmt: skip
+            print(f"vocoder {name} {'bf16' if dtype else 'fp32'} ({conditions()}): {cells}")
 
 
 def main() -> None:
@@ -166,12 +229,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--hubert-context", type=int, default=10, help="left-context frames of streaming HuBERT")
+    parser.add_argument("--vocoder-lookahead", type=int, default=2, help="21 or more: the exact stream")
+    parser.add_argument("--vocoder-context", type=int, default=4)
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="cpu: the thread's CPU time (with --threads 1: a frame's cost on a free core of a busy machine)")  # fmt: skip
     parser.add_argument("--agreement", action="store_true")
     parser.add_argument("--vocoder-window", action="store_true", help="streaming vs offline vocoder, per window")
+    parser.add_argument("--vocoder-speed", type=int, default=0, metavar="FRAMES", help="vocoder modes' compute")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global clock
+    clock = CLOCKS[args.clock]
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu measures one thread: give --threads 1")
     audio = person_audio(args.seconds)
-    torch.inference_mode().__enter__()
+    torch.set_grad_enabled(False)  # inference only
+    if args.vocoder_speed:
+        vocoder_speed(args.vocoder_speed)
+        return
     if args.vocoder_window:
         vocoder_table(DialoguePipeline.from_pretrained(device="cpu"), audio)
         return
@@ -189,11 +264,19 @@ def main() -> None:
             shares = agreement(encoder, audio, lookaheads, context)
             print(f"{name} (context {context}): " + " ".join(f"{s:6.1%}" for s in shares))
         return
+    dtype = " bf16" if args.bf16 else " fp32"
+    vocoder = dict(vocoder_lookahead=args.vocoder_lookahead, vocoder_context=args.vocoder_context)
     for name in args.models.split(","):
         if name == "demo":
-            bench("demo", DialoguePipeline.from_pretrained(device="cpu"), audio)
+            bench(f"demo{dtype}", demo_pipeline(args.bf16), audio, **vocoder)
         elif name == "released":
-            bench("released-size", released_pipeline(args.bf16), audio, unit_context=args.hubert_context)
+            bench(
+                f"released-size{dtype}",
+                released_pipeline(args.bf16),
+                audio,
+                unit_context=args.hubert_context,
+                **vocoder,
+            )
 
 
 if __name__ == "__main__":

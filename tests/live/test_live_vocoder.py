@@ -41,10 +41,31 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10((reference**2).sum() / ((reference - estimate) ** 2).sum()))
 
 
-def test_a_window_over_the_receptive_field_is_offline_vocoding(vocoder, units):
+def test_a_lookahead_over_the_receptive_field_is_an_exact_stream(vocoder, units):
+    """21 units of look-ahead or more: every layer streams with its own left context (no
+    window), and the stream is offline vocoding from the first frame on."""
     offline = vocoder.code2wav(units).numpy()
-    live = stream(vocoder, units, context=24, lookahead=24)
+    voc = StreamingVocoder(vocoder, 0, context=4, lookahead=21)
+    assert voc.exact and not StreamingVocoder(vocoder, 0, 4, 20).exact
+    live = stream(vocoder, units, context=4, lookahead=21)
     assert np.abs(live - offline[: len(live)]).max() < 1e-5
+
+
+def test_an_exact_stream_runs_skipped_units_with_the_next_frame(vocoder, units):
+    """A skipped frame returns nothing; its unit goes through the stream with the next push, so
+    the frames after it are still offline vocoding."""
+    offline = vocoder.code2wav(units).numpy()
+    voc = StreamingVocoder(vocoder, 0, lookahead=21)
+    out = {}
+    for i, unit in enumerate(units):
+        if i in (30, 31, 60):
+            voc.skip(unit)
+        else:
+            out[i - 21] = voc.push(unit)
+    frames = [f for f in out if f >= 0]
+    assert frames and 30 - 21 not in out and 60 - 21 not in out
+    for f in frames:
+        assert np.abs(out[f] - offline[f * 320 : (f + 1) * 320]).max() < 1e-5
 
 
 def test_default_window_is_offline_vocoding_within_tolerance(vocoder, units):

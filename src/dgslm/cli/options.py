@@ -176,8 +176,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the person's channel in the dialogue and the session wav (default 0: unitA, left)")  # fmt: skip
     engine = parser.add_argument_group("engine")
     engine.add_argument("--unit-lookahead", type=int, help="frames the person's units wait for (default: 2)")
-    engine.add_argument("--vocoder-lookahead", type=int, default=None, help="units ahead of the vocoded frame")
-    engine.add_argument("--vocoder-context", type=int, default=None, help="units behind the vocoded frame")
+    engine.add_argument("--vocoder-lookahead", type=int, default=None,
+                        help="units ahead of the vocoded frame (default 2; 21 or more: an exact stream)")  # fmt: skip
+    engine.add_argument("--vocoder-context", type=int, default=None,
+                        help="units behind the vocoded frame in the vocoder's window (default 4)")  # fmt: skip
     add_sampling_arguments(parser.add_argument_group("sampling (one sample: --beam-size is not used live)"))
     add_synthesis_arguments(parser)
     parser.add_argument("--threads", type=int, default=1,

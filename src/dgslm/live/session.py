@@ -6,7 +6,8 @@
 
 Per call: the person's frame goes to :class:`StreamingUnits`; when their unit of frame t - 1
 is final, :class:`DialogueStep` feeds it and samples the model's unit of frame t, which goes
-to :class:`StreamingVocoder`; its audio comes back ``lookahead`` frames later. The audio
+to :class:`StreamingVocoder` (a window of units, or from 21 units of look-ahead an exact
+layer-by-layer stream); its audio comes back ``lookahead`` frames later. The audio
 returned by call k is the model's frame ``k - units.lookahead - vocoder.lookahead`` (silence
 before), played from the end of frame k: the model is heard
 ``algorithmic_latency_ms = (units look-ahead + vocoder look-ahead + 1) * 20`` ms after the

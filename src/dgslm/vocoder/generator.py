@@ -9,6 +9,7 @@ training (autograd on) and GPUs run the same code with the plain torch ops.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -138,14 +139,20 @@ class UnitGenerator(nn.Module):
             x = torch.cat([x, s.unsqueeze(2).expand(-1, -1, x.shape[2])], dim=1)
         return x
 
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        """Conditioning frames [B, model_in_dim, T] -> waveform [B, 1, T * hop_size] in (-1, 1)."""
+    def decode(self, x: torch.Tensor, crops: Sequence[tuple[slice, slice]] | None = None) -> torch.Tensor:
+        """Conditioning frames [B, model_in_dim, T] -> waveform [B, 1, T * hop_size] in (-1, 1).
+
+        ``crops``: per upsampling stage, the part of its upsampled and of its output samples to
+        keep (to compute only what some output samples depend on; see
+        :func:`dgslm.vocoder.streaming.frame_crops`)."""
         x = conv1d(channels_last(x), self.conv_pre)
         n_kernels = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
             x = conv1d(F.leaky_relu(x, LRELU_SLOPE), up)
+            x = x if crops is None else x[:, :, crops[i][0]]
             blocks = self.resblocks[i * n_kernels : (i + 1) * n_kernels]
             x = sum(block(x) for block in blocks) / n_kernels
+            x = x if crops is None else x[:, :, crops[i][1]]
         return torch.tanh(conv1d(F.leaky_relu(x), self.conv_post)).contiguous()
 
     def receptive_radius(self) -> int | None:
