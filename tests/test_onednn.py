@@ -77,6 +77,20 @@ def test_packed_weights_follow_changes(layers):
     assert layers[0] in onednn._CACHE
 
 
+def test_weights_made_in_inference_mode(layers):
+    """A model built or loaded under ``torch.inference_mode`` (inference tensors, no version
+    counter) runs the fused path too."""
+    x = torch.randn(4, 48)
+    with torch.inference_mode():
+        layer = nn.Linear(48, 32)
+        assert layer.weight.is_inference()
+        torch.testing.assert_close(linear(x, layer), layer(x), atol=1e-5, rtol=1e-5)
+        conv = nn.Conv1d(16, 8, 3, padding=1)
+        y = torch.randn(2, 16, 20)
+        torch.testing.assert_close(conv1d(y, conv, "leaky_relu", slope=0.1), F.leaky_relu(conv(y), 0.1),
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip
+
+
 CONVS = {
     "dilated": lambda: nn.Conv1d(16, 16, 5, dilation=3, padding=6),
     "strided, no bias": lambda: nn.Conv1d(1, 24, 10, stride=5, bias=False),

@@ -49,8 +49,9 @@ def channels_last(x: Tensor) -> Tensor:
 
 
 def _cached(owner: nn.Module, key: tuple, sources: Sequence[Tensor], build: Callable[[], Tensor]) -> Tensor:
-    """``build()``, cached on ``owner`` until one of ``sources`` is replaced or changed in place."""
-    stamp = tuple((t.data_ptr(), t._version) for t in sources)
+    """``build()``, cached on ``owner`` until one of ``sources`` is replaced or changed in place.
+    Weights made under ``torch.inference_mode`` have no version counter: only replacing them counts."""
+    stamp = tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in sources)
     cache = _CACHE.setdefault(owner, {})
     hit = cache.get(key)
     if hit is None or hit[0] != stamp:
