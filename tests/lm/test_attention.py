@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dgslm.lm import attention
 from dgslm.lm.attention import dropout_attention
 
 
@@ -31,8 +32,11 @@ def _mask(keys: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
-@pytest.mark.parametrize("case", ["causal", "mask", "none"])
-def test_same_outputs_and_gradients_as_sdpa_with_the_same_dropout(case, dtype, tol):
+@pytest.mark.parametrize("case", ["causal", "causal-blocks", "mask", "none"])
+def test_same_outputs_and_gradients_as_sdpa_with_the_same_dropout(case, dtype, tol, monkeypatch):
+    if case == "causal-blocks":  # 7 queries in blocks of 3, 3 and 1 rows
+        monkeypatch.setattr(attention, "BLOCK", 3)
+        case = "causal"
     keys = 7 if case == "causal" else 11
     mask = _mask(keys) if case == "mask" else None
     causal = case == "causal"
