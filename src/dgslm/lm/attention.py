@@ -7,16 +7,15 @@ computes all of it for the half of a causal matrix that is masked. :func:`dropou
 computes the same function with its own backward:
 
 - causal attention is computed in blocks of :data:`BLOCK` query rows, each against the keys up
-  to its last row only (the masked upper blocks are never multiplied, soft-maxed, dropped out or
-  back-propagated: ~56 % of the work at 1024 positions); only the diagonal block gets the mask;
+  to its last row only: the masked upper blocks are never multiplied, soft-maxed, dropped out
+  or back-propagated (at 1024 positions, 56 % of the full matrix is computed); only the
+  diagonal block gets the mask;
 - the dropout mask is drawn exactly as the math path draws it (``bernoulli_`` of the full
-  (N, H, Tq, Tk) shape, the same generator calls), so the two agree to rounding. It is drawn as
-  int32 into a buffer kept between calls: the CPU kernel draws int32 (on Intel CPUs, MKL's
-  generator) and would otherwise convert the whole matrix into a fresh tensor, and fresh
-  (T x T) tensors cost page faults on every call; only the blocks used are converted and kept
-  for the backward. The scale ``1 / (1 - p)`` is applied to the (T x d) output and gradient,
-  not to the (T x T) matrix;
-- the softmax scale is folded into the queries (exact for power-of-two head sizes).
+  (N, H, Tq, Tk) shape, the same generator calls), so the two agree to rounding. It is drawn
+  into a buffer kept between calls (a fresh (T x T) tensor costs page faults on every call);
+  only the blocks used are copied out, for the backward;
+- the dropout scale ``1 / (1 - p)`` is applied to the (T x d) output and gradient, not to the
+  (T x T) matrix, and the softmax scale to the queries (exact for power-of-two head sizes).
 
 GPUs keep SDPA's fused kernels, which do support dropout.
 """
@@ -32,17 +31,17 @@ from torch import Tensor
 BLOCK = 128  # query rows per block of causal attention
 
 _Block = tuple[int, int, int]  # (first row, end row, end key)
-_buffers = threading.local()  # per thread: {device: int32 tensor} of the last mask drawn
+_buffers = threading.local()  # per thread: {(device, dtype): tensor} holding the last mask drawn
 
 
-def _draw_mask(shape: tuple[int, ...], keep: float, device: torch.device) -> Tensor:
-    """``F.dropout``'s mask for a tensor of ``shape`` (1 = kept, with probability ``keep``) in a
-    reused int32 buffer: valid until the next call in this thread."""
-    buffers = _buffers.__dict__.setdefault("by_device", {})
-    count = torch.Size(shape).numel()
-    buffer = buffers.get(device)
+def _draw_mask(shape: tuple[int, ...], keep: float, like: Tensor) -> Tensor:
+    """``F.dropout``'s mask for a tensor of ``shape`` (1 = kept, with probability ``keep``) in
+    ``like``'s dtype and device, in a reused buffer: valid until the next call in this thread."""
+    buffers = _buffers.__dict__.setdefault("buffers", {})
+    count, key = torch.Size(shape).numel(), (like.device, like.dtype)
+    buffer = buffers.get(key)
     if buffer is None or buffer.numel() < count:
-        buffer = buffers[device] = torch.empty(count, dtype=torch.int32, device=device)
+        buffer = buffers[key] = like.new_empty(count)
     return buffer[:count].view(shape).bernoulli_(keep)
 
 
@@ -66,7 +65,7 @@ class _DropoutAttention(torch.autograd.Function):
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, causal: bool, p: float) -> Tensor:
         batch, queries, dim = q.shape
         keys = k.shape[1]
-        mask = _draw_mask((batch, queries, keys), 1 - p, q.device)
+        mask = _draw_mask((batch, queries, keys), 1 - p, q)
         qs = q * dim**-0.5
         out = q.new_empty(batch, queries, v.shape[-1])
         blocks = _blocks(queries, keys, causal)
@@ -81,7 +80,7 @@ class _DropoutAttention(torch.autograd.Function):
             else:
                 scores = torch.bmm(qs, kt)
             probs = torch.softmax(scores, dim=-1)
-            kept = mask[:, start:end, :key_end].to(q.dtype)
+            kept = mask[:, start:end, :key_end].clone()
             dropped = probs * kept
             out[:, start:end] = torch.bmm(dropped, v[:, :key_end])
             probs_.append(probs)
