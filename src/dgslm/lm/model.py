@@ -211,7 +211,9 @@ class MultiheadAttention(nn.Module):
         modules = [getattr(self, name) for name in names]
         if len({type(m) for m in modules}) > 1 or not hasattr(type(modules[0]), "concatenated"):
             return torch.cat([m(x) for m in modules], dim=-1)
-        key = tuple((t.data_ptr(), t._version) for m in modules for t in (*m.parameters(), *m.buffers()))
+        # inference tensors (made under torch.inference_mode) have no version counter
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        key = tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors)
         made = self._fused.get(names)
         if made is None or made[0] != key:
             made = self._fused[names] = (key, type(modules[0]).concatenated(modules))
