@@ -78,10 +78,12 @@ def gflop(run: Callable[[], object]) -> float:
 def rates(rows: list[Row], work: float, ceilings: dict[str, float]) -> None:
     """Print the GFLOP/s of both sides of each row (one pass = ``work`` GFLOP) against ``ceilings``."""
     for label, original, ours, _ in rows:
-        print(f"  {label}: {work:.1f} GFLOP a pass; original {work / original:.0f} GFLOP/s, dgslm "
-              f"{work / ours:.0f} GFLOP/s; matrix-product ceilings "
-              + ", ".join(f"{d} {c:.0f}" for d, c in ceilings.items())
-              + f" GFLOP/s (an fp32 pass can be at most {ceilings['fp32'] / (work / original):.2f}x the original's)")
+        print(
+            f"  {label}: {work:.1f} GFLOP a pass; original {work / original:.0f} GFLOP/s, dgslm "
+            f"{work / ours:.0f} GFLOP/s; matrix-product ceilings "
+            + ", ".join(f"{d} {c:.0f}" for d, c in ceilings.items())
+            + f" GFLOP/s (an fp32 pass can be at most {ceilings['fp32'] / (work / original):.2f}x the original's)"
+        )
 
 
 def checked(runs: dict[str, Callable[[], torch.Tensor]], reference: torch.Tensor, what: str) -> dict:
