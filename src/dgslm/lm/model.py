@@ -161,9 +161,10 @@ class Linear(nn.Linear):
     weight 2-3x faster as ``W @ x^T`` (``x^T`` a strided view: a contiguous copy of it is slow
     again) than in ``F.linear``'s ``x @ W^T``; on an Intel Xeon it is the other way round
     (2x). For bfloat16 weights (decoding, :mod:`dgslm.lm.precision`) oneDNN's ``W @ x^T`` is
-    1.3-1.7x faster at 2 to 512 rows on the Intel Xeon (AMX; 3x slower at 2048). The output is made contiguous so
-    that the next layer gets the fast layout too. Same products, another summation order
-    (differences ~1e-6 in float32). Other shapes, dtypes and devices: F.linear.
+    1.3-1.7x faster at 2 to 512 rows on the Intel Xeon (AMX; 3x slower at 2048). The output
+    is made contiguous so that the next layer gets the fast layout too. Same products,
+    another summation order (differences ~1e-6 in float32). Other shapes, dtypes and
+    devices: F.linear.
     """
 
     def forward(self, x: Tensor) -> Tensor:
