@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import dgslm.lm.model as model_module
+from dgslm import onednn
 from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.fairseq_cfg import read_model, write_sections
@@ -159,7 +160,7 @@ def test_fused_decoding_projections_follow_the_weights():
     tokens = _random_tokens(model.cfg, batch=2, length=6)
     keys = list(model.state_dict())
     _incremental_equals_full(model, tokens, [1] * 6)
-    assert model.layers[2].cross_channel_attn._fused and list(model.state_dict()) == keys
+    assert onednn._CACHE.get(model.layers[2].cross_channel_attn) and list(model.state_dict()) == keys
     with torch.no_grad():
         model.layers[2].cross_channel_attn.v_proj.weight.mul_(2)
         model.layers[0].self_attn.q_proj.bias.add_(0.5)

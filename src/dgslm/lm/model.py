@@ -26,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 from dgslm.lm.attention import dropout_attention
 from dgslm.lm.config import SpeechDLMConfig
+from dgslm.onednn import cached
 
 _DECODING_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 _TRANSPOSED_BF16_ROWS = 512  # beyond (a long prefill chunk) oneDNN's x @ W^T is faster again
@@ -196,7 +197,6 @@ class MultiheadAttention(nn.Module):
         self.v_proj = Linear(dim, dim)
         self.q_proj = Linear(dim, dim)
         self.out_proj = Linear(dim, dim)
-        self._fused: dict[tuple[str, ...], tuple[tuple, nn.Module]] = {}  # not parameters: see project
 
     def split(self, x: Tensor, parts: int = 1) -> Tensor | tuple[Tensor, ...]:
         """(N, T, parts * D) -> ``parts`` tensors (N, H, T, D/H) (one tensor when ``parts`` is 1)."""
@@ -212,13 +212,8 @@ class MultiheadAttention(nn.Module):
         modules = [getattr(self, name) for name in names]
         if len({type(m) for m in modules}) > 1 or not hasattr(type(modules[0]), "concatenated"):
             return torch.cat([m(x) for m in modules], dim=-1)
-        # inference tensors (made under torch.inference_mode) have no version counter
         tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
-        key = tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors)
-        made = self._fused.get(names)
-        if made is None or made[0] != key:
-            made = self._fused[names] = (key, type(modules[0]).concatenated(modules))
-        return made[1](x)
+        return cached(self, ("project", names), tensors, lambda: type(modules[0]).concatenated(modules))(x)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
         """Heads-split q, k, v -> output projection of the attended values, (N, Tq, D)."""
