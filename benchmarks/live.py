@@ -12,13 +12,14 @@ silence; frames are fed as fast as possible (no pacing), each call timed, and th
 between the stages (units, dialogue step, vocoder). Baseline in the same process: the offline
 pipeline (encode the whole file, generate the model's channel, vocode) on the same audio.
 
-    nice python benchmarks/live.py [--models demo,released] [--seconds 3] [--threads 2] [--bf16]
+    nice python benchmarks/live.py [--models demo,released] [--seconds 3] [--threads 2] [--bf16] [--dtype int8]
                                    [--vocoder-lookahead 2]  # 21: the exact layer-by-layer stream
     nice python benchmarks/live.py --agreement [--seconds 2]   # streaming-vs-offline unit agreement
     nice python benchmarks/live.py --vocoder-window            # streaming-vs-offline vocoder error
     nice python benchmarks/live.py --vocoder-speed 100         # window vs exact stream, per frame
 
-``--bf16``: HuBERT and the vocoder under bf16 autocast (CPUs with avx512_bf16/AMX).
+``--bf16``: HuBERT and the vocoder under bf16 autocast (CPUs with avx512_bf16/AMX); ``--dtype``:
+the SpeechDLM's decoding weights (float32, bfloat16, int8; see ``dgslm.lm.precision``).
 ``--clock cpu`` (with ``--threads 1``) times with the thread's CPU time instead of the wall
 clock: on a shared, overloaded machine the wall clock mostly measures waiting for a core, the
 CPU time what a frame costs on a free one (memory and cache contention still count).
@@ -52,6 +53,7 @@ from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.generate import GenerationConfig, generate_batch, make_generator
 from dgslm.lm.hub import SpeechDLM
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.lm.precision import DTYPES, set_decoding_dtype
 from dgslm.pipeline.dialogue import DialoguePipeline
 from dgslm.units.dictionary import Dictionary
 from dgslm.vocoder.config import VocoderConfig
@@ -79,18 +81,18 @@ def hubert_base_encoder(bf16: bool) -> UnitEncoder:
     return UnitEncoder(features, KMeansQuantizer(torch.randn(500, 768)), "cpu")
 
 
-def demo_pipeline(bf16: bool) -> DialoguePipeline:
-    pipe = DialoguePipeline.from_pretrained(device="cpu")
+def demo_pipeline(bf16: bool, dtype: str) -> DialoguePipeline:
+    pipe = DialoguePipeline.from_pretrained(device="cpu", dtype=dtype)
     pipe.vocoder.autocast_dtype = torch.bfloat16 if bf16 else None
     return pipe
 
 
-def released_pipeline(bf16: bool) -> DialoguePipeline:
+def released_pipeline(bf16: bool, dtype: str) -> DialoguePipeline:
     torch.manual_seed(0)
     units = Dictionary()
     for unit in range(500):
         units.add_symbol(str(unit))
-    lm = SpeechDLM(SpeechDLMModel(SpeechDLMConfig()), {"unitA": units, "unitB": units})
+    lm = SpeechDLM(set_decoding_dtype(SpeechDLMModel(SpeechDLMConfig()), dtype), {"unitA": units, "unitB": units})
     cfg = VocoderConfig(embedding_dim=128, model_in_dim=256, multispkr="from_input_file", num_speakers=200)
     vocoder = UnitVocoder(UnitGenerator(cfg), "cpu", torch.bfloat16 if bf16 else None)
     return DialoguePipeline(hubert_base_encoder(bf16), lm.eval(), vocoder)
@@ -201,7 +203,7 @@ def vocoder_speed(frames: int) -> None:
     """Per-frame compute of the live vocoder (demo and full size, fp32 and bf16): the window
     (4 behind, 2 ahead) against the exact layer-by-layer stream (21 ahead), interleaved."""
     vocoders = {"demo": DialoguePipeline.from_pretrained(device="cpu").vocoder,
-                "full size": released_pipeline(False).vocoder}  # fmt: skip
+                "full size": released_pipeline(False, "float32").vocoder}  # fmt: skip
     units = np.random.default_rng(0).integers(0, 100, frames + 30).tolist()
     for name, vocoder in vocoders.items():
         for dtype in (None, torch.bfloat16):
@@ -228,6 +230,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds of speech (then as much silence)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="the SpeechDLM's decoding weights")
     parser.add_argument("--hubert-context", type=int, default=10, help="left-context frames of streaming HuBERT")
     parser.add_argument("--vocoder-lookahead", type=int, default=2, help="21 or more: the exact stream")
     parser.add_argument("--vocoder-context", type=int, default=4)
@@ -264,15 +267,15 @@ def main() -> None:
             shares = agreement(encoder, audio, lookaheads, context)
             print(f"{name} (context {context}): " + " ".join(f"{s:6.1%}" for s in shares))
         return
-    dtype = " bf16" if args.bf16 else " fp32"
+    dtype = (" bf16" if args.bf16 else " fp32") + ("" if args.dtype == "float32" else f", SpeechDLM {args.dtype}")
     vocoder = dict(vocoder_lookahead=args.vocoder_lookahead, vocoder_context=args.vocoder_context)
     for name in args.models.split(","):
         if name == "demo":
-            bench(f"demo{dtype}", demo_pipeline(args.bf16), audio, **vocoder)
+            bench(f"demo{dtype}", demo_pipeline(args.bf16, args.dtype), audio, **vocoder)
         elif name == "released":
             bench(
                 f"released-size{dtype}",
-                released_pipeline(args.bf16),
+                released_pipeline(args.bf16, args.dtype),
                 audio,
                 unit_context=args.hubert_context,
                 **vocoder,

@@ -10,6 +10,12 @@ timed pass each, warmed up in the first round). A row gives the medians over the
 ratio of the medians; the rounds' own times and the load average are printed too, as the
 machine may be shared.
 
+Each row also gives the work of one pass (GFLOP, counted by ``torch.utils.flop_counter`` on the
+plain torch ops: the fused oneDNN ops are invisible to it and run the same products) and the
+rate each side reaches, against the fp32 and bf16 matrix-product rates of this CPU at the same
+threads (``timing.matmul_gflops``): how far either implementation is from the hardware's
+ceiling, and so the largest fp32 speed-up over the original that any implementation could reach.
+
 - HuBERT Base to layer 12: fairseq ``HubertModel.extract_features(output_layer=12)`` vs
   ``Hubert.extract_features(wave, 12)``, on the **same** random weights (saved by the original
   side in round 1, converted by ``dgslm.encoder.hubert_checkpoint.convert_state_dict``) and the
@@ -29,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from timing import timed  # benchmarks/timing.py
+from timing import matmul_gflops, timed  # benchmarks/timing.py
+from torch.utils.flop_counter import FlopCounterMode
 from vs_original import original_side, show  # benchmarks/vs_original.py
 
 Row = tuple[str, float, float, float]
@@ -53,6 +60,30 @@ def interleaved(
     base = statistics.median(times["original"])
     return [(f"{name}, dgslm {label} (s)", base, statistics.median(times[label]),
              base / statistics.median(times[label])) for label in runs]  # fmt: skip
+
+
+def gflop(run: Callable[[], object]) -> float:
+    """GFLOP of one ``run()``, counted on the plain torch ops (see the module docstring)."""
+    from dgslm import onednn
+
+    fused, onednn._HAVE_OPS = onednn._HAVE_OPS, False
+    try:
+        with FlopCounterMode(display=False) as counter:
+            run()
+    finally:
+        onednn._HAVE_OPS = fused
+    return counter.get_total_flops() / 1e9
+
+
+def rates(rows: list[Row], work: float, ceilings: dict[str, float]) -> None:
+    """Print the GFLOP/s of both sides of each row (one pass = ``work`` GFLOP) against ``ceilings``."""
+    for label, original, ours, _ in rows:
+        print(
+            f"  {label}: {work:.1f} GFLOP a pass; original {work / original:.0f} GFLOP/s, dgslm "
+            f"{work / ours:.0f} GFLOP/s; matrix-product ceilings "
+            + ", ".join(f"{d} {c:.0f}" for d, c in ceilings.items())
+            + f" GFLOP/s (an fp32 pass can be at most {ceilings['fp32'] / (work / original):.2f}x the original's)"
+        )
 
 
 def checked(runs: dict[str, Callable[[], torch.Tensor]], reference: torch.Tensor, what: str) -> dict:
@@ -81,7 +112,10 @@ def hubert(fairseq_python: str, threads: int, seconds: float, rounds: int, work:
         runs = {"fp32": lambda: model.extract_features(wave, 12), "bf16 autocast": lambda: bf16(wave)}
         return checked(runs, torch.load(folder / "features.pt"), f"HuBERT {seconds:g} s")
 
-    return interleaved(f"HuBERT Base layer 12, {seconds:g} s audio", original, setup, rounds)
+    rows = interleaved(f"HuBERT Base layer 12, {seconds:g} s audio", original, setup, rounds)
+    model = Hubert(HubertConfig()).eval()
+    rates(rows, gflop(lambda: model.extract_features(torch.load(folder / "wave.pt"), 12)), ceilings())
+    return rows
 
 
 def vocoder(fairseq_python: str, threads: int, seconds: float, rounds: int, work: Path) -> list[Row]:
@@ -99,7 +133,15 @@ def vocoder(fairseq_python: str, threads: int, seconds: float, rounds: int, work
         runs = {"fp32": lambda: fp32.codes2wav(codes, (0, 0)), "bf16 autocast": lambda: bf16.codes2wav(codes, (0, 0))}
         return checked(runs, torch.load(folder / "original_wave.pt"), f"vocoder {seconds:g} s (16-bit step 3.1e-05)")
 
-    return interleaved(f"unit HiFi-GAN, 2 x {seconds:g} s", original, setup, rounds)
+    rows = interleaved(f"unit HiFi-GAN, 2 x {seconds:g} s", original, setup, rounds)
+    fp32 = UnitVocoder.from_pretrained(folder / "g_00000000", folder / "config.json")
+    rates(rows, gflop(lambda: fp32.codes2wav(list(torch.load(folder / "codes.pt")), (0, 0))), ceilings())
+    return rows
+
+
+def ceilings() -> dict[str, float]:
+    """This CPU's fp32 and bf16 matrix-product GFLOP/s at the current threads."""
+    return {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
 
 
 def audio_rows(fairseq_python: str, threads: int, seconds: list[float], rounds: int, skip: set[str],

@@ -18,6 +18,12 @@ def plain_linear(x, layers, activation="none", residual=None):
     return y if residual is None else residual + y
 
 
+@pytest.fixture(autouse=True)
+def fuse_every_conv(monkeypatch):
+    """The tests' convolutions are small: fuse them anyway, to compare the two paths."""
+    monkeypatch.setattr(onednn, "MIN_FUSED_CONV_MACS", 0)
+
+
 @pytest.fixture
 def layers():
     torch.manual_seed(0)
@@ -136,3 +142,17 @@ def test_bf16_autocast_is_deterministic_and_close():
     assert runs[0].dtype == torch.bfloat16 and runs[0].shape == exact.shape
     assert torch.equal(runs[0], runs[1])
     assert float((runs[0].float() - exact).norm() / exact.norm()) < 0.02
+
+
+def test_small_convolutions_take_the_plain_path(monkeypatch):
+    """Under ``MIN_FUSED_CONV_MACS`` multiply-adds a convolution runs torch's own op (its output
+    keeps the input's layout), from it the fused primitive (channels-last strided output)."""
+    monkeypatch.setattr(onednn, "MIN_FUSED_CONV_MACS", 4_000_000)
+    conv = nn.Conv1d(64, 64, 11, padding=5)
+    small, large = torch.randn(1, 64, 80), torch.randn(1, 64, 1000)  # 3.6 M and 45 M multiply-adds
+    assert onednn.conv_macs(small, conv) < 4_000_000 <= onednn.conv_macs(large, conv)
+    with torch.inference_mode():
+        assert conv1d(small, conv).is_contiguous()
+        out = conv1d(large, conv)
+        assert out.stride(1) == 1 and not out.is_contiguous()
+        torch.testing.assert_close(out, conv(large), atol=1e-5, rtol=1e-5)

@@ -87,3 +87,20 @@ def test_duplex_refuses_beam_search(tmp_path, capsys):
     sf.write(path, np.zeros(800, dtype=np.float32), 16000)
     assert main(["duplex", str(path), "-o", str(tmp_path / "o.wav"), "--beam-search"]) == 1
     assert "--beam-search cannot run live" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_duplex_with_smaller_decoding_weights(person, tmp_path, capsys, dtype):
+    """``--dtype`` loads the SpeechDLM in bf16 or int8 (as ``dgslm generate``): the session runs,
+    the model speaks, and the same seed gives the same session."""
+    path, audio = person
+    sessions = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.wav"
+        assert main(["duplex", str(path), "-o", str(out), "--json", "--seed", "3", "--dtype", dtype]) == 0
+        stats = json.loads(capsys.readouterr().out)
+        assert stats["frames"] == len(audio) // 320
+        sessions.append(sf.read(out, dtype="float32")[0])
+    assert np.array_equal(*sessions)
+    delay = round(stats["algorithmic_latency_ms"] / 20) * 320
+    assert np.abs(sessions[0][delay:, 1]).max() > 0.01  # the model (channel 1: the person is on 0)

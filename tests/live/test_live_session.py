@@ -128,3 +128,12 @@ def test_bad_frames_are_one_line_errors(demo, frame, message):
     with pytest.raises(DgslmError, match=message):
         s.step(frame)
     assert s.step(np.zeros(320, dtype=np.float32)).shape == (320,)  # the session goes on
+
+
+def test_from_pretrained_loads_the_decoding_dtype():
+    from dgslm.lm.precision import decoding_dtype
+
+    s = DuplexSession.from_pretrained(seed=1, dtype="int8")
+    assert decoding_dtype(s.dialogue.lm.model) == "int8"
+    out = np.concatenate([s.step(np.zeros(320, dtype=np.float32)) for _ in range(60)])
+    assert out.shape == (60 * 320,) and np.isfinite(out).all()

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+import dgslm.lm.model as model_module
+from dgslm import onednn
 from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.fairseq_cfg import read_model, write_sections
-from dgslm.lm.model import SpeechDLMModel, sinusoidal_positions
+from dgslm.lm.model import Linear, SpeechDLMModel, sinusoidal_positions
 
 TOL = 1e-5
 SMALL = "speech_dlm_small.pt"
@@ -149,6 +151,38 @@ def test_incremental_decoding_variants(overrides):
     tokens = _random_tokens(model.cfg, batch=2, length=9)
     _incremental_equals_full(model, tokens, [1] * 9)
     _incremental_equals_full(model, tokens, [4, 5])
+
+
+def test_fused_decoding_projections_follow_the_weights():
+    """Decoding multiplies q/k/v (and the cross k/v) at once with a copy of their weights: not
+    in the state dict, made again when a weight changes (a stale copy would break the equality)."""
+    model = _tiny()
+    tokens = _random_tokens(model.cfg, batch=2, length=6)
+    keys = list(model.state_dict())
+    _incremental_equals_full(model, tokens, [1] * 6)
+    assert onednn._CACHE.get(model.layers[2].cross_channel_attn) and list(model.state_dict()) == keys
+    with torch.no_grad():
+        model.layers[2].cross_channel_attn.v_proj.weight.mul_(2)
+        model.layers[0].self_attn.q_proj.bias.add_(0.5)
+    _incremental_equals_full(model, tokens, [1] * 6)
+    with torch.inference_mode():  # weights made there have no version counter
+        model = _tiny()
+    _incremental_equals_full(model, tokens, [1] * 6)
+
+
+@pytest.mark.parametrize("vendor", ["AuthenticAMD", "GenuineIntel", ""])
+def test_linear_layouts_give_the_same_products(monkeypatch, vendor):
+    monkeypatch.setattr(model_module, "_cpu_vendor", lambda: vendor)
+    torch.manual_seed(0)
+    linear = Linear(64, 48)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 0.05)):
+        linear = linear.to(dtype)
+        for rows in (1, 2, 3, 64, 600):
+            x = torch.randn(rows, 1, 64, dtype=dtype)
+            out = linear(x)
+            assert out.shape == (rows, 1, 48) and out.is_contiguous()
+            reference = torch.nn.functional.linear(x.double(), linear.weight.double(), linear.bias.double())
+            assert (out.double() - reference).abs().max() < tol
 
 
 def test_three_channel_cross_heads_predict_offset_channels():

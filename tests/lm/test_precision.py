@@ -47,18 +47,30 @@ def test_dtype_names_and_torch_dtypes():
         dtype_name("float16")
 
 
-def test_int8_linear_is_the_per_row_quantised_product():
+@pytest.mark.parametrize("rows", [1, 2, 15])  # the int8 kernel (few rows), bfloat16 products (many)
+def test_int8_linear_is_the_per_row_quantised_product(rows):
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 48)
     q = Int8Linear(linear)
     assert q.weight.dtype == torch.int8 and q.scale.shape == (48,)
     scale = linear.weight.detach().abs().amax(1) / 127
     assert torch.allclose(q.weight.float() * scale[:, None], linear.weight.detach(), atol=float(scale.max()) / 2 + 1e-6)
-    x = torch.randn(5, 3, 64, dtype=torch.bfloat16)
+    x = torch.randn(rows, 1, 64, dtype=torch.bfloat16)
     dequantised = F.linear(x.float(), q.weight.float() * q.scale.float()[:, None], q.bias.float())
     out = q(x)
-    assert out.shape == (5, 3, 48) and out.dtype == torch.bfloat16
+    assert out.shape == (rows, 1, 48) and out.dtype == torch.bfloat16
     assert torch.allclose(out.float(), dequantised, atol=0.05, rtol=0.02)
+    assert list(dict(q.named_buffers())) == ["weight", "scale", "bias"]  # no copy of the values saved
+
+
+def test_concatenated_int8_linears_are_the_parts_side_by_side():
+    torch.manual_seed(0)
+    parts = [Int8Linear(torch.nn.Linear(64, n)) for n in (48, 32)]
+    fused = Int8Linear.concatenated(parts)
+    assert (fused.in_features, fused.out_features) == (64, 80)
+    for rows in (2, 15):
+        x = torch.randn(rows, 64, dtype=torch.bfloat16)
+        assert torch.equal(fused(x), torch.cat([p(x) for p in parts], dim=-1))
 
 
 def test_int8_replaces_the_transformer_linears_only(demo):

@@ -180,6 +180,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="units ahead of the vocoded frame (default 2; 21 or more: an exact stream)")  # fmt: skip
     engine.add_argument("--vocoder-context", type=int, default=None,
                         help="units behind the vocoded frame in the vocoder's window (default 4)")  # fmt: skip
+    add_dtype_argument(engine)
     add_sampling_arguments(parser.add_argument_group("sampling (one sample: --beam-size is not used live)"))
     add_synthesis_arguments(parser)
     parser.add_argument("--threads", type=int, default=1,
@@ -210,8 +211,8 @@ def live_session(args: argparse.Namespace, paths, catch_up: bool):
     engine = {name: value for name in ("unit_lookahead", "vocoder_lookahead", "vocoder_context")
               if (value := getattr(args, name)) is not None}  # fmt: skip
     return DuplexSession.from_pretrained(config, None, args.user_channel, args.device,
-                                         (args.channel1_spk, args.channel2_spk), paths, catch_up=catch_up,
-                                         **engine)  # fmt: skip
+                                         (args.channel1_spk, args.channel2_spk), paths, args.dtype,
+                                         catch_up=catch_up, **engine)  # fmt: skip
 
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:

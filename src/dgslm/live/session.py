@@ -109,18 +109,20 @@ class DuplexSession:
         device: str | torch.device | None = None,
         speakers: Sequence[int] = (0, 4),
         paths=None,
+        dtype: str | torch.dtype | None = None,
         **kwargs,
     ) -> DuplexSession:
         """Load the models like ``dgslm generate`` (``paths`` or the flags of
         :func:`dgslm.models.resolve.resolve_model_paths` in ``kwargs``: hubert, km, layer,
         speech_dlm, speech_dlm_data, vocoder, vocoder_cfg, no_demo; the bundled demo by
-        default). The model speaks with ``speakers[model channel]``. Other ``kwargs``:
+        default). The model speaks with ``speakers[model channel]``; ``dtype``: the SpeechDLM's
+        decoding weights (float32, bfloat16 or int8, see :mod:`dgslm.lm.precision`). Other ``kwargs``:
         the engine options of :class:`DuplexSession` (unit_lookahead, unit_context,
         vocoder_context, vocoder_lookahead, catch_up)."""
         from dgslm.pipeline.dialogue import DialoguePipeline
 
         flags = {k: kwargs.pop(k) for k in list(kwargs) if k in PATH_FLAGS}
-        pipe = DialoguePipeline.from_pretrained(paths, device, speakers, **flags)
+        pipe = DialoguePipeline.from_pretrained(paths, device, speakers, dtype, **flags)
         session = cls(pipe.encoder, pipe.lm, pipe.vocoder, config, seed, user_channel,
                       speakers[1 - user_channel], **kwargs)  # fmt: skip
         session.warm_up()

@@ -201,9 +201,10 @@ def _mask_step(
     """Spec §5.3.3 on (rows, C, V) log-probs: ban pad (and eos before max_len), force prompt
     units (pad/unk prompt slots stay free), force copies of ``previous`` where ``copy``."""
     pad, eos, unk = dictionary.pad(), dictionary.eos(), dictionary.unk()
-    lprobs = torch.where(lprobs.isnan(), NEG_INF, lprobs)
+    lprobs = lprobs.nan_to_num(nan=NEG_INF, posinf=math.inf, neginf=NEG_INF)
     lprobs[..., pad] = NEG_INF
-    lprobs[..., unk] -= unkpen
+    if unkpen:
+        lprobs[..., unk] -= unkpen
     if banned is not None:
         lprobs[..., banned] = NEG_INF
     if step >= max_len:

@@ -13,8 +13,10 @@ Parameter names equal the original's state-dict names without the ``decoder.`` p
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +26,10 @@ from torch.utils.checkpoint import checkpoint
 
 from dgslm.lm.attention import dropout_attention
 from dgslm.lm.config import SpeechDLMConfig
+from dgslm.onednn import cached
 
 _DECODING_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+_TRANSPOSED_BF16_ROWS = 512  # beyond (a long prefill chunk) oneDNN's x @ W^T is faster again
 
 
 @dataclass
@@ -116,26 +120,72 @@ class _Masks:
     cross_causal: bool = False
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` that computes 2-4 rows of fp32 on CPU as ``W @ x^T`` (batch-1 decoding).
+@functools.cache
+def _cpu_vendor() -> str:
+    """The CPU's vendor id (``GenuineIntel``, ``AuthenticAMD``), "" where /proc/cpuinfo is not read."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return ""
 
-    A batch-1 decoding step is bound by reading every weight once for only B*C rows. For so
-    few rows MKL reads the weight 2-3x faster in the ``W @ x^T`` layout (``x^T`` a strided
-    view: a contiguous copy of it is slow again) than in ``F.linear``'s ``x @ W^T``; the
-    output is made contiguous so that the next layer gets the fast layout too. Same products,
-    another summation order (differences ~1e-6). Other shapes, dtypes and devices: F.linear.
+
+def transposed_product(x2d: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear(x2d, weight, bias)`` computed as ``W @ x^T`` (``x^T`` a strided view), made
+    contiguous again: the layout in which MKL/oneDNN read a CPU weight fastest for few rows
+    (see :class:`Linear`). Same products, another summation order."""
+    y = weight @ x2d.T if bias is None else torch.addmm(bias[:, None], weight, x2d.T)
+    return y.T.contiguous()
+
+
+def transposed_layout(x: Tensor, weight: Tensor, rows: int) -> bool:
+    """Whether :func:`transposed_product` is the faster CPU product of ``rows`` rows of ``x``:
+    bfloat16 weights (decoding) up to 512 rows; float32 at 2-4 rows on AMD CPUs only."""
+    if x.device.type != "cpu" or x.dtype != weight.dtype:
+        return False
+    if weight.dtype == torch.bfloat16:
+        return rows <= _TRANSPOSED_BF16_ROWS
+    return weight.dtype == torch.float32 and 2 <= rows <= 4 and _cpu_vendor() == "AuthenticAMD"
+
+
+def linear_product(x2d: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.linear`` of 2-D ``x2d`` in the faster layout (:func:`transposed_layout`)."""
+    if transposed_layout(x2d, weight, x2d.shape[0]):
+        return transposed_product(x2d, weight, bias)
+    return F.linear(x2d, weight, bias)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` that picks, on CPU, the faster of two layouts of the same product.
+
+    Measured (docs/speed-dtype.md): for a few rows of float32 on an AMD EPYC, MKL reads the
+    weight 2-3x faster as ``W @ x^T`` (``x^T`` a strided view: a contiguous copy of it is slow
+    again) than in ``F.linear``'s ``x @ W^T``; on an Intel Xeon it is the other way round
+    (2x). For bfloat16 weights (decoding, :mod:`dgslm.lm.precision`) oneDNN's ``W @ x^T`` is
+    1.3-1.7x faster at 2 to 512 rows on the Intel Xeon (AMX; 3x slower at 2048). The output
+    is made contiguous so that the next layer gets the fast layout too. Same products,
+    another summation order (differences ~1e-6 in float32). Other shapes, dtypes and
+    devices: F.linear.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         rows = x.numel() // self.in_features
-        if not (2 <= rows <= 4 and x.dtype == torch.float32 and x.device.type == "cpu"):
+        if not transposed_layout(x, self.weight, rows):
             return F.linear(x, self.weight, self.bias)
-        x2d = x.reshape(rows, self.in_features)
-        if self.bias is None:
-            y = self.weight @ x2d.T
-        else:
-            y = torch.addmm(self.bias[:, None], self.weight, x2d.T)
-        return y.T.contiguous().view(*x.shape[:-1], self.out_features)
+        y = transposed_product(x.reshape(rows, self.in_features), self.weight, self.bias)
+        return y.view(*x.shape[:-1], self.out_features)
+
+    @classmethod
+    def concatenated(cls, parts: list[Linear]) -> Linear:
+        """One layer whose outputs are those of ``parts`` side by side (copies of their weights)."""
+        has_bias = parts[0].bias is not None
+        weight = parts[0].weight
+        fused = cls(parts[0].in_features, sum(p.out_features for p in parts), has_bias, weight.device, weight.dtype)
+        with torch.no_grad():
+            fused.weight.copy_(torch.cat([p.weight for p in parts]))
+            if has_bias:
+                fused.bias.copy_(torch.cat([p.bias for p in parts]))
+        return fused.requires_grad_(False)
 
 
 class MultiheadAttention(nn.Module):
@@ -148,9 +198,22 @@ class MultiheadAttention(nn.Module):
         self.q_proj = Linear(dim, dim)
         self.out_proj = Linear(dim, dim)
 
-    def split(self, x: Tensor) -> Tensor:
-        """(N, T, D) -> (N, H, T, D/H)."""
-        return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+    def split(self, x: Tensor, parts: int = 1) -> Tensor | tuple[Tensor, ...]:
+        """(N, T, parts * D) -> ``parts`` tensors (N, H, T, D/H) (one tensor when ``parts`` is 1)."""
+        x = x.unflatten(-1, (parts * self.heads, -1)).transpose(1, 2)
+        return x if parts == 1 else x.chunk(parts, dim=1)
+
+    def project(self, x: Tensor, names: tuple[str, ...]) -> Tensor:
+        """The projections ``names`` of ``x`` side by side, (N, T, len(names) * D), for decoding.
+
+        One product with a layer made once from their weights (a copy, not in the state dict,
+        made again when a weight changes; inference only): fewer calls per decoding step.
+        Projections of mixed types (an int8 layer next to a float one) are computed one by one."""
+        modules = [getattr(self, name) for name in names]
+        if len({type(m) for m in modules}) > 1 or not hasattr(type(modules[0]), "concatenated"):
+            return torch.cat([m(x) for m in modules], dim=-1)
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        return cached(self, ("project", names), tensors, lambda: type(modules[0]).concatenated(modules))(x)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
         """Heads-split q, k, v -> output projection of the attended values, (N, Tq, D)."""
@@ -199,8 +262,11 @@ class DecoderLayer(nn.Module):
     ) -> Tensor:
         """x: (B*C, T, D). kv / cross_kv: this layer's cached (keys, values), written at ``start``."""
         attn = self.self_attn
-        y = self.self_attn_layer_norm(x)
-        q, k, v = attn.split(attn.q_proj(y)), attn.split(attn.k_proj(y)), attn.split(attn.v_proj(y))
+        if kv is not None and not torch.is_grad_enabled():  # decoding
+            q, k, v = attn.split(attn.project(self.self_attn_layer_norm(x), ("q_proj", "k_proj", "v_proj")), 3)
+        else:
+            y = self.self_attn_layer_norm(x)
+            q, k, v = attn.split(attn.q_proj(y)), attn.split(attn.k_proj(y)), attn.split(attn.v_proj(y))
         if kv is not None:
             k, v = _append(kv, k, v, start)
         x = x + self._drop(attn.attend(q, k, v, masks.self_mask, masks.causal), self.dropout)
@@ -214,18 +280,22 @@ class DecoderLayer(nn.Module):
     def _cross(self, h: Tensor, masks: _Masks, cross_kv: _KV | None, start: int) -> Tensor:
         """Query: LN(own state); keys/values: the other channels' raw states, position-major."""
         attn = self.cross_channel_attn
-        rows, length, dim = h.shape
+        rows, length, _ = h.shape
         q = attn.split(attn.q_proj(self.cross_channel_attn_layer_norm(h)))
 
-        def others(x: Tensor) -> Tensor:  # (B*C, T, D) -> (B*C, H, T*(C-1), D/H)
-            x = x.view(-1, self.channels, length, dim)
+        def others(x: Tensor, parts: int):  # (B*C, T, parts*D) -> parts x (B*C, H, T*(C-1), D/H)
+            width = x.shape[-1]
+            x = x.view(-1, self.channels, length, width)
             if self.channels == 2:  # channel c's keys come from channel 1 - c
-                return attn.split(x.flip(1).view(rows, length, dim))
+                return attn.split(x.flip(1).view(rows, length, width), parts)
             # row c gets channels c+1, ..., c+C-1 (mod C), interleaved position-major
-            x = torch.stack([x.roll(-j, dims=1) for j in range(1, self.channels)], dim=3)  # (B, C, T, C-1, D)
-            return attn.split(x.view(rows, length * (self.channels - 1), dim))
+            x = torch.stack([x.roll(-j, dims=1) for j in range(1, self.channels)], dim=3)  # (B, C, T, C-1, width)
+            return attn.split(x.view(rows, length * (self.channels - 1), width), parts)
 
-        k, v = others(attn.k_proj(h)), others(attn.v_proj(h))
+        if cross_kv is not None and not torch.is_grad_enabled():  # decoding
+            k, v = others(attn.project(h, ("k_proj", "v_proj")), 2)
+        else:
+            k, v = others(attn.k_proj(h), 1), others(attn.v_proj(h), 1)
         if cross_kv is not None:
             k, v = _append(cross_kv, k, v, start * (self.channels - 1))
         return attn.attend(q, k, v, masks.cross_mask, masks.cross_causal)

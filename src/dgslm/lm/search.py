@@ -62,8 +62,8 @@ class DurationCounter:
 def keep_only(lprobs: Tensor, token: Tensor, where: Tensor) -> Tensor:
     """Where ``where`` (rows, C) holds, set every entry to -inf except ``token`` (rows, C),
     which keeps its value."""
-    kept = torch.full_like(lprobs, NEG_INF).scatter_(-1, token[..., None], lprobs.gather(-1, token[..., None]))
-    return torch.where(where[..., None], kept, lprobs)
+    kept = lprobs.gather(-1, token[..., None])  # rows outside ``where`` get their own value back
+    return lprobs.masked_fill(where[..., None], NEG_INF).scatter_(-1, token[..., None], kept)
 
 
 def top_p_candidates(probs: Tensor, p: float) -> tuple[Tensor, Tensor]:
