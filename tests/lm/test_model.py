@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import dgslm.lm.model as model_module
+import dgslm.lm.linear as linear_module
 from dgslm import onednn
 from dgslm.lm.checkpoint import build_model, load_fairseq_checkpoint
 from dgslm.lm.config import SpeechDLMConfig
 from dgslm.lm.fairseq_cfg import read_model, write_sections
-from dgslm.lm.model import Linear, SpeechDLMModel, sinusoidal_positions
+from dgslm.lm.linear import Linear
+from dgslm.lm.model import SpeechDLMModel, sinusoidal_positions
 
 TOL = 1e-5
 SMALL = "speech_dlm_small.pt"
@@ -172,7 +173,7 @@ def test_fused_decoding_projections_follow_the_weights():
 
 @pytest.mark.parametrize("vendor", ["AuthenticAMD", "GenuineIntel", ""])
 def test_linear_layouts_give_the_same_products(monkeypatch, vendor):
-    monkeypatch.setattr(model_module, "_cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(linear_module, "_cpu_vendor", lambda: vendor)
     torch.manual_seed(0)
     linear = Linear(64, 48)
     for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 0.05)):

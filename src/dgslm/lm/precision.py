@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgslm.errors import DgslmError
-from dgslm.lm.model import SpeechDLMModel, linear_product
+from dgslm.lm.linear import linear_product
+from dgslm.lm.model import SpeechDLMModel
 
 DTYPES = ("float32", "bfloat16", "int8")
 _TORCH_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.int8: "int8"}
