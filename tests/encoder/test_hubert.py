@@ -17,6 +17,10 @@ from dgslm.errors import DgslmError
 MODELS = ("hubert_small", "hubert_small_lnf")
 INPUTS = ("ls_full", "ls_3s", "stereo_ch1", "stereo_ch2")
 
+# fp32, another summation order than the original's (oneDNN's kernels): within 1e-4 on an AMD
+# EPYC, up to 1.3e-4 (layer 1 of hubert_small, values ~1) on an Intel Xeon with AMX
+FEATURE_ATOL = 2e-4
+
 
 @pytest.fixture(scope="module")
 def models(reference) -> dict[str, Hubert]:
@@ -47,20 +51,20 @@ def test_every_layer_matches_reference(models, waves, reference, name, source):
     for key in layers:
         feats = model.extract_features(waves[source], None if key == "layer_none" else int(key[5:]))
         assert feats.shape == ref[key].shape
-        np.testing.assert_allclose(feats.numpy(), ref[key], atol=1e-4, rtol=0, err_msg=f"{name} {source} {key}")
+        np.testing.assert_allclose(feats.numpy(), ref[key], atol=FEATURE_ATOL, rtol=0, err_msg=f"{name} {source} {key}")
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_stereo_mix_and_intermediates(models, waves, reference, name):
     model = models[name]
     mix = np.load(reference / "hubert" / f"feats_{name}__stereo_mix.npz")["layer3"]
-    np.testing.assert_allclose(model.extract_features(waves["stereo_mix"], 3).numpy(), mix, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(model.extract_features(waves["stereo_mix"], 3).numpy(), mix, atol=FEATURE_ATOL, rtol=0)
     ref = np.load(reference / "hubert" / f"feats_{name}__ls_3s.npz")
     with torch.no_grad():
         conv = model.feature_extractor(model.normalize_wave(waves["ls_3s"][None]))
         proj = model.project(conv)
-    np.testing.assert_allclose(conv[0].T.numpy(), ref["conv"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(proj[0].numpy(), ref["proj"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(conv[0].T.numpy(), ref["conv"], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(proj[0].numpy(), ref["proj"], atol=1e-5, rtol=1e-5)
 
 
 def test_later_layers_are_not_computed(models, waves, monkeypatch):
