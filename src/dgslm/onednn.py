@@ -126,7 +126,7 @@ def conv1d(
     _check(activation, residual, transposed)
     dtype = fused_dtype(x)
     if dtype is None or conv.padding_mode != "zeros" or conv_macs(x, conv) < MIN_FUSED_CONV_MACS:
-        y = _activate(conv(x.contiguous()), activation, slope)
+        y = _activate(conv(x), activation, slope)
         return y if residual is None else residual + y
     x4 = x.to(dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
     padding, stride, dilation = [0, conv.padding[0]], [1, conv.stride[0]], [1, conv.dilation[0]]

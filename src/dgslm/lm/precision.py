@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from dgslm.errors import DgslmError
 from dgslm.lm.linear import linear_product
 from dgslm.lm.model import SpeechDLMModel
+from dgslm.onednn import cached
 
 DTYPES = ("float32", "bfloat16", "int8")
 _TORCH_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.int8: "int8"}
@@ -62,7 +63,6 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale", scale.to(dtype))
         bias = None if linear.bias is None else linear.bias.detach().to(dtype)
         self.register_buffer("bias", bias)
-        self._values: Tensor | None = None  # q in the activations' dtype, for many rows
 
     @staticmethod
     def supports(linear: nn.Linear) -> bool:
@@ -90,14 +90,11 @@ class Int8Linear(nn.Module):
         for name in ("weight", "scale", "bias"):
             tensors = [getattr(p, name) for p in parts]
             fused.register_buffer(name, None if tensors[0] is None else torch.cat(tensors))
-        fused._values = None
         return fused
 
     def _values_as(self, dtype: torch.dtype) -> Tensor:
-        """The int8 values of the weight in ``dtype`` (exact in bfloat16), made once."""
-        if self._values is None or self._values.dtype != dtype or self._values.device != self.weight.device:
-            self._values = self.weight.to(dtype)
-        return self._values
+        """The int8 values of the weight in ``dtype`` (exact in bfloat16), made once per weight."""
+        return cached(self, ("values", dtype), [self.weight], lambda: self.weight.to(dtype))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

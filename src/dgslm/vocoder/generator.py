@@ -77,10 +77,10 @@ def multi_receptive_field(blocks: Sequence[ResBlock], x: torch.Tensor) -> torch.
     """The mean of ``blocks`` on ``x`` [B, C, L]: stacked (:func:`stack_blocks`) at inference
     when ``C^2 L <= MAX_STACKED_WORK``, else block by block."""
     channels = x.shape[1]
-    if torch.is_grad_enabled() or len(blocks) < 2 or channels**2 * x.shape[2] > MAX_STACKED_WORK:
-        return sum(block(x) for block in blocks) / len(blocks)
-    params = [p for block in blocks for p in block.parameters()]
-    pairs = cached(blocks[0], ("stacked",), params, lambda: stack_blocks(blocks))
+    pairs = None
+    if not torch.is_grad_enabled() and len(blocks) > 1 and channels**2 * x.shape[2] <= MAX_STACKED_WORK:
+        params = [p for block in blocks for p in block.parameters()]
+        pairs = cached(blocks[0], ("stacked",), params, lambda: stack_blocks(blocks))
     if pairs is None:
         return sum(block(x) for block in blocks) / len(blocks)
     s = x.repeat(1, len(blocks), 1)
